@@ -1,0 +1,229 @@
+"""Input checks and backend dispatch, shared by every public function.
+
+Public wrappers stay thin: they call :func:`prepare` / :func:`run_map` here, which
+validate dtype, shape, ``out`` and layout in one place and hand flat contiguous
+arrays to the backend's raw kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from fastact import _backends, table
+from fastact._backends import BackendUnavailable
+
+#: Arrays smaller than this run on one thread (the pool costs more than it saves).
+SERIAL_BELOW = 1 << 15
+
+_SUPPORTED = "float16, float32 or float64"
+_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+_F16 = np.dtype(np.float16)
+
+
+def is_device_array(x: Any) -> bool:
+    return hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray)
+
+
+def resolve(backend: str | None, first: Any) -> ModuleType:
+    """Backend module for an explicit name, or the automatic choice for ``first``."""
+    if backend is None:
+        if is_device_array(first):
+            return _backends.load("cuda")
+        return _backends.auto_cpu()
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a string or None, got {backend!r}")
+    return _backends.load(backend)
+
+
+def as_float_array(x: Any, name: str = "x") -> np.ndarray:
+    """``numpy.asarray(x)`` checked to be float16/32/64."""
+    if is_device_array(x):
+        raise TypeError(
+            f"{name} is a GPU array ({type(x).__name__}); use backend='cuda' or None for GPU arrays"
+        )
+    a = x if isinstance(x, np.ndarray) else np.asarray(x)
+    dt = a.dtype
+    if dt not in _NATIVE and dt != _F16:
+        raise TypeError(f"{name} has dtype {dt}; fastact supports {_SUPPORTED} arrays")
+    return a
+
+
+def compute_dtype(dt: np.dtype) -> np.dtype:
+    """The dtype kernels compute in: float16 goes through float32."""
+    return np.dtype(np.float32) if dt == _F16 else dt
+
+
+def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, name: str = "out") -> None:
+    if out is None:
+        return
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype:
+        raise ValueError(
+            f"{name} has shape {out.shape} and dtype {out.dtype}; "
+            f"the result needs shape {shape} and dtype {dtype}"
+        )
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, na: str, nb: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{na} has shape {a.shape} but {nb} has shape {b.shape}; they must match")
+
+
+def _flat(a: np.ndarray, dtype: np.dtype, order: str) -> np.ndarray:
+    """1-d view (or copy, when needed) of ``a`` in ``order`` and ``dtype``."""
+    return np.asarray(a, dtype=dtype, order=order).reshape(-1, order=order)  # type: ignore[call-overload]
+
+
+def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
+    return (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and a.strides == b.strides
+        and a.dtype == b.dtype
+    )
+
+
+def run_map(
+    kernel: Callable[..., None],
+    inputs: Sequence[np.ndarray],
+    out: np.ndarray | None,
+    dtype: np.dtype,
+) -> np.ndarray:
+    """Run an elementwise ``kernel(*flat_inputs, flat_out)`` over any layout.
+
+    Contiguous inputs (C or Fortran order) are passed as views; anything else is
+    copied once. ``out`` may be one of the inputs (in place). Float16 is computed
+    in float32 and written back as float16.
+    """
+    shape = inputs[0].shape
+    cdt = compute_dtype(dtype)
+    if out is None:
+        fortran = all(a.flags.f_contiguous and not a.flags.c_contiguous for a in inputs)
+        out = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+    order = "F" if (out.flags.f_contiguous and not out.flags.c_contiguous) else "C"
+    flats = [_flat(a, cdt, order) for a in inputs]
+    direct = out.dtype == cdt and (out.flags.c_contiguous or out.flags.f_contiguous)
+    if direct:
+        for a, f in zip(inputs, flats, strict=True):
+            # partial overlap (not the same element-for-element view) needs a temporary
+            if np.may_share_memory(out, f) and not _same_view(out, a):
+                direct = False
+                break
+    if out.size == 0:
+        return out
+    if direct:
+        kernel(*flats, out.reshape(-1, order=order))  # type: ignore[call-overload]
+    else:
+        tmp = np.empty(out.size, dtype=cdt)
+        kernel(*flats, tmp)
+        out[...] = tmp.reshape(shape, order=order)  # type: ignore[call-overload]
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# Elementwise activations                                                     #
+# --------------------------------------------------------------------------- #
+
+
+def elementwise_forward(
+    name: str, x: Any, params: tuple[Any, ...], out: Any, backend: str | None
+) -> Any:
+    spec = table.BY_NAME[name]
+    a, b = spec.encode(params)
+    be = resolve(backend, x)
+    if getattr(be, "DEVICE", False):
+        return be.elementwise_forward(name, x, a, b, out)
+    x = as_float_array(x)
+    check_out(out, x.shape, x.dtype)
+    cdt = compute_dtype(x.dtype)
+    ca, cb = cdt.type(a), cdt.type(b)
+    run = be.unary
+
+    def kernel(xf: np.ndarray, of: np.ndarray) -> None:
+        run(name, xf, of, ca, cb)
+
+    return run_map(kernel, [x], out, x.dtype)
+
+
+def elementwise_backward(
+    name: str, grad_output: Any, x: Any, params: tuple[Any, ...], out: Any, backend: str | None
+) -> Any:
+    spec = table.BY_NAME[name]
+    a, b = spec.encode(params)
+    be = resolve(backend, x)
+    if getattr(be, "DEVICE", False):
+        return be.elementwise_backward(name, grad_output, x, a, b, out)
+    g = as_float_array(grad_output, "grad_output")
+    x = as_float_array(x)
+    check_same_shape(g, x, "grad_output", "x")
+    dt = np.promote_types(g.dtype, x.dtype)
+    check_out(out, x.shape, dt)
+    cdt = compute_dtype(dt)
+    ca, cb = cdt.type(a), cdt.type(b)
+    run = be.unary_backward
+
+    def kernel(gf: np.ndarray, xf: np.ndarray, of: np.ndarray) -> None:
+        run(name, gf, xf, of, ca, cb)
+
+    return run_map(kernel, [g, x], out, dt)
+
+
+__all__ = [
+    "SERIAL_BELOW",
+    "BackendUnavailable",
+    "as_float_array",
+    "check_out",
+    "check_same_shape",
+    "compute_dtype",
+    "elementwise_backward",
+    "elementwise_forward",
+    "resolve",
+    "run_map",
+]
+
+
+def c_output(
+    out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype, inputs: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A flat C-order buffer in the compute dtype and the array the result lands in.
+
+    The buffer is ``out`` itself (reshaped) when ``out`` is C-contiguous in the
+    compute dtype and does not partially overlap an input; otherwise a
+    temporary that :func:`c_finish` copies over.
+    """
+    cdt = compute_dtype(dtype)
+    dest = np.empty(shape, dtype=dtype) if out is None else out
+    overlap = any(np.may_share_memory(dest, a) and not _same_view(dest, a) for a in inputs)
+    if dest.dtype == cdt and dest.flags.c_contiguous and not overlap:
+        return dest.reshape(-1), dest
+    return np.empty(dest.size, dtype=cdt), dest
+
+
+def c_finish(buf: np.ndarray, dest: np.ndarray) -> np.ndarray:
+    if buf.size and not np.shares_memory(buf, dest):
+        dest[...] = buf.reshape(dest.shape)
+    return dest
+
+
+def c_flat(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Flat C-order view (copy only when needed) of ``a`` in ``dtype``."""
+    return np.ascontiguousarray(a, dtype=dtype).reshape(-1)
+
+
+def normalize_axis(axis: Any, ndim: int) -> int:
+    """``axis`` in ``[0, ndim)``; NumPy's ``AxisError`` when out of range."""
+    import operator
+
+    try:
+        ax = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"axis must be an integer, got {axis!r}") from None
+    if not -ndim <= ax < ndim:
+        raise np.exceptions.AxisError(ax, ndim)
+    return ax % ndim

@@ -1,0 +1,81 @@
+"""The Numba CPU backend: ``@njit(parallel=True, cache=True)`` kernels.
+
+Elementwise kernels are generated from the activation table into
+``kernels/numba_elementwise.py``; the others are in ``kernels/numba_special.py``
+and ``kernels/numba_rowwise.py``. Arrays below ``SERIAL_BELOW`` elements, or a
+thread count of 1, run the serial variant so small calls skip the thread pool.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from fastact import _numba_setup, _threads
+
+_numba_setup.configure()
+
+import numba  # noqa: E402
+
+from fastact.kernels import numba_elementwise as _ew  # noqa: E402
+from fastact.kernels import numba_special as _sp  # noqa: E402
+
+NAME = "numba"
+SERIAL_BELOW = 1 << 15
+_tls = threading.local()
+
+
+def _parallel(n: int) -> bool:
+    """Whether to run the parallel variant; sets this thread's Numba thread count."""
+    want = _threads.get_num_threads()
+    if want == 1 or n < SERIAL_BELOW:
+        return False
+    if getattr(_tls, "n", None) != want:  # numba's thread count is per Python thread
+        numba.set_num_threads(want)
+        _tls.n = want
+    return True
+
+
+def unary(name: str, x: np.ndarray, out: np.ndarray, a, b) -> None:  # type: ignore[no-untyped-def]
+    _ew.FWD[name][_parallel(x.shape[0])](x, out, a, b)
+
+
+def unary_backward(name: str, g: np.ndarray, x: np.ndarray, out: np.ndarray, a, b) -> None:  # type: ignore[no-untyped-def]
+    _ew.BWD[name][_parallel(x.shape[0])](g, x, out, a, b)
+
+
+def prelu(x: np.ndarray, w: np.ndarray, out: np.ndarray, C: int, inner: int) -> None:
+    chunks = _threads.get_num_threads() * 4 if _parallel(x.shape[0]) else 1
+    _sp.prelu_fwd(x, w, out, C, inner, chunks)
+
+
+def prelu_backward(
+    g: np.ndarray, x: np.ndarray, w: np.ndarray, gx: np.ndarray, C: int, inner: int
+) -> np.ndarray:
+    chunks = _threads.get_num_threads() * 4 if _parallel(x.shape[0]) else 1
+    partial = np.zeros((chunks, C), dtype=np.float64)
+    _sp.prelu_bwd(g, x, w, gx, partial, C, inner)
+    return partial.sum(axis=0)
+
+
+def rrelu_train(
+    x: np.ndarray, out: np.ndarray, slopes: np.ndarray, lower: float, upper: float, seed: int
+) -> None:
+    _parallel(x.shape[0])
+    _sp.rrelu_train(x, out, slopes, float(lower), float(upper), np.uint64(seed))
+
+
+def multiply(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    _parallel(a.shape[0])
+    _sp.multiply(a, b, out)
+
+
+def maxout(x: np.ndarray, out: np.ndarray, pieces: int) -> None:
+    _parallel(x.size)
+    _sp.maxout_fwd(x, out, pieces)
+
+
+def maxout_backward(g: np.ndarray, x: np.ndarray, gx: np.ndarray, pieces: int) -> None:
+    _parallel(x.size)
+    _sp.maxout_bwd(g, x, gx, pieces)

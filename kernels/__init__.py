@@ -1,0 +1,1 @@
+"""Kernel sources, installed as ``fastact.kernels``: Numba CPU, Numba CUDA and Cython."""

@@ -1,0 +1,135 @@
+"""Numba CPU kernels for the activations with extra structure.
+
+* PReLU: a slope per channel; the weight gradient is a reduction over every
+  other axis, computed race-free as per-chunk float64 partial sums.
+* RReLU (training): one slope per negative element drawn from U(lower, upper)
+  by a counter-based generator (SplitMix64 of ``seed + (i + 1) * golden``), so
+  the slopes depend only on the seed and the element's index, on every backend.
+* Maxout: the max over groups of ``pieces`` consecutive inputs.
+* ``multiply``: ``out = a * b`` (the RReLU backward).
+
+Arrays are flat and contiguous unless stated; see the numpy reference backend
+for the same operations written with NumPy.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from fastact._math import FASTMATH
+
+_FM = set(FASTMATH)
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+MIX2 = np.uint64(0x94D049BB133111EB)
+S30 = np.uint64(30)
+S27 = np.uint64(27)
+S31 = np.uint64(31)
+S11 = np.uint64(11)
+ONE = np.uint64(1)
+INV_2_53 = 1.0 / 9007199254740992.0
+
+
+@njit(cache=True)
+def uniform(seed, i):
+    # SplitMix64: z = seed + (i + 1) * golden; mix; u = (z >> 11) * 2^-53 in [0, 1)
+    z = seed + (np.uint64(i) + ONE) * GOLDEN
+    z = (z ^ (z >> S30)) * MIX1
+    z = (z ^ (z >> S27)) * MIX2
+    z = z ^ (z >> S31)
+    return np.float64(z >> S11) * INV_2_53
+
+
+@njit(parallel=True, cache=True, fastmath=_FM)
+def prelu_fwd(x, w, out, C, inner, nchunks):
+    # y = x for x > 0, w[c] x otherwise; c = (flat index // inner) % C
+    n = x.shape[0]
+    for t in prange(nchunks):
+        p = t * n // nchunks
+        e = (t + 1) * n // nchunks
+        while p < e:
+            r = p // inner
+            c = r % C
+            stop = min(e, (r + 1) * inner)
+            wc = w[c]
+            for q in range(p, stop):
+                v = x[q]
+                out[q] = v if v > 0 else wc * v
+            p = stop
+
+
+@njit(parallel=True, cache=True, fastmath=_FM)
+def prelu_bwd(g, x, w, gx, partial, C, inner):
+    # dL/dx = g for x > 0, w[c] g otherwise
+    # dL/dw[c] = sum over x <= 0 in channel c of g x   (float64 partial sums per chunk)
+    n = x.shape[0]
+    nchunks = partial.shape[0]
+    for t in prange(nchunks):
+        p = t * n // nchunks
+        e = (t + 1) * n // nchunks
+        while p < e:
+            r = p // inner
+            c = r % C
+            stop = min(e, (r + 1) * inner)
+            wc = w[c]
+            acc = 0.0
+            for q in range(p, stop):
+                v = x[q]
+                gv = g[q]
+                if v > 0:
+                    gx[q] = gv
+                else:
+                    gx[q] = wc * gv
+                    acc += np.float64(gv) * np.float64(v)
+            partial[t, c] += acc
+            p = stop
+
+
+@njit(parallel=True, cache=True)
+def rrelu_train(x, out, slopes, lower, upper, seed):
+    # slope = 1 for x >= 0, lower + (upper - lower) u_i otherwise; y = slope x
+    for i in prange(x.shape[0]):
+        v = x[i]
+        s = 1.0 if v >= 0 else lower + (upper - lower) * uniform(seed, i)
+        slopes[i] = s
+        out[i] = v * slopes[i]
+
+
+@njit(parallel=True, cache=True, fastmath=_FM)
+def multiply(a, b, out):
+    # out = a * b
+    for i in prange(a.shape[0]):
+        out[i] = a[i] * b[i]
+
+
+@njit(parallel=True, cache=True)
+def maxout_fwd(x, out, pieces):
+    # out[m, k] = max_p x[m, k * pieces + p]  (NaN wins: NaN in gives NaN out)
+    M, K = out.shape
+    for m in prange(M):
+        for k in range(K):
+            base = k * pieces
+            best = x[m, base]
+            for p in range(1, pieces):
+                v = x[m, base + p]
+                if v > best or (v != v and best == best):
+                    best = v
+            out[m, k] = best
+
+
+@njit(parallel=True, cache=True)
+def maxout_bwd(g, x, gx, pieces):
+    # gx[m, k * pieces + p*] = g[m, k] for the first maximal p*, 0 elsewhere
+    M, K = g.shape
+    for m in prange(M):
+        for k in range(K):
+            base = k * pieces
+            best = x[m, base]
+            arg = 0
+            for p in range(1, pieces):
+                v = x[m, base + p]
+                if v > best or (v != v and best == best):
+                    best = v
+                    arg = p
+            for p in range(pieces):
+                gx[m, base + p] = g[m, k] if p == arg else 0.0
