@@ -1175,7 +1175,7 @@ def hardswish(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> A
 
         y = 0 for x <= -3, x for x >= 3, x (x + 3) / 6 otherwise
 
-    Derivative: ``dy/dx = 0 for x < -3, x / 3 + 1/2 for -3 <= x <= 3, 1 for x > 3``.
+    Derivative: ``dy/dx = 0 for x <= -3, x / 3 + 1/2 for -3 < x < 3, 1 for x >= 3``.
 
     Parameters
     ----------
@@ -1204,7 +1204,7 @@ def hardswish_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None,
 
     ``grad_input = grad_output * dy/dx`` where
 
-        dy/dx = 0 for x < -3, x / 3 + 1/2 for -3 <= x <= 3, 1 for x > 3
+        dy/dx = 0 for x <= -3, x / 3 + 1/2 for -3 < x < 3, 1 for x >= 3
 
     Parameters
     ----------

@@ -55,10 +55,10 @@ def numba_elementwise() -> str:
         "from numba import njit, prange",
         "",
         "from fastact import _math as _m",
-        "from fastact._math import FASTMATH",
+        "from fastact._math import FASTMATH_STRICT",
         f"from fastact.table import {', '.join(_constants())}",
         "",
-        "_FM = set(FASTMATH)",
+        "_FM = set(FASTMATH_STRICT)",
         "",
     ]
     for e in table.ENTRIES:

@@ -115,7 +115,7 @@ def _erfc(z: np.ndarray) -> np.ndarray:
     try:
         from scipy.special import erfc
     except ImportError:  # pragma: no cover - scipy is optional
-        return np.frompyfunc(math.erfc, 1, 1)(z).astype(np.float64)
+        return np.asarray(np.frompyfunc(math.erfc, 1, 1)(z), dtype=np.float64)
     return erfc(z)
 
 
@@ -322,7 +322,9 @@ def gelu_deriv(x, a, b):
         s = _m.sigmoid(u2)
         du = k * (_m.like(1.0, x) + _m.like(3.0, x) * c * x * x)
         d = s + _m.like(2.0, x) * x * s * _m.sigmoid(-u2) * du
-    return d if not _m.isinf(x) else (_m.like(1.0, x) if x > 0 else _m.like(0.0, x))
+    # beyond |x| = 1e6 the result is exactly 1 or 0 (and x^3 may overflow)
+    big = not abs(x) < _m.like(1e6, x) and not _m.isnan(x)
+    return d if not big else (_m.like(1.0, x) if x > 0 else _m.like(0.0, x))
 
 
 def mish_fwd(x, a, b):
@@ -343,10 +345,10 @@ def mish_deriv(x, a, b):
 
 
 def hardsigmoid_fwd(x, a, b):
-    # y = 0 for x <= -3, 1 for x >= 3, x / 6 + 1/2 otherwise
+    # y = 0 for x <= -3, 1 for x >= 3, (x + 3) / 6 otherwise (x + 3 is exact near -3)
     zero = _m.like(0.0, x)
     one = _m.like(1.0, x)
-    mid = x / _m.like(6.0, x) + _m.like(0.5, x)
+    mid = (x + _m.like(3.0, x)) / _m.like(6.0, x)
     return zero if x <= -3 else (one if x >= 3 else mid)
 
 
@@ -365,11 +367,11 @@ def hardswish_fwd(x, a, b):
 
 
 def hardswish_deriv(x, a, b):
-    # dy/dx = 0 for x < -3, x / 3 + 1/2 for -3 <= x <= 3, 1 for x > 3 (as PyTorch)
+    # dy/dx = 0 for x <= -3, x / 3 + 1/2 for -3 < x < 3, 1 for x >= 3 (as PyTorch)
     zero = _m.like(0.0, x)
     one = _m.like(1.0, x)
     mid = x / _m.like(3.0, x) + _m.like(0.5, x)
-    return zero if x < -3 else (mid if x <= 3 else (one if x > 3 else x))
+    return zero if x <= -3 else (mid if x < 3 else (one if x >= 3 else x))
 
 
 # --------------------------------------------------------------------------- #
@@ -521,7 +523,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         lambda F, t, a=0.01: F.leaky_relu(t, a),
         params=(Param("negative_slope", 0.01, "slope for x < 0"),),
         kinks=lambda a, b: (0.0,),
-        tol={"float64": (0.0, 0.0), "float32": (1e-7, 0.0), "float16": (1e-3, 6e-8)},
+        tol={"float64": (2.3e-16, 0.0), "float32": (2.4e-7, 0.0), "float16": (1e-3, 6e-8)},
     ),
     Elementwise(
         "elu",
@@ -650,21 +652,21 @@ ENTRIES: tuple[Elementwise, ...] = (
         "dy/dx = 1/6 for -3 < x < 3, else 0",
         hardsigmoid_fwd,
         hardsigmoid_deriv,
-        lambda x, a, b: np.clip(x / 6.0 + 0.5, 0.0, 1.0),
+        lambda x, a, b: np.clip((x + 3.0) / 6.0, 0.0, 1.0),
         lambda x, a, b: _where_nan((x > -3) & (x < 3), x) / 6.0,
         lambda F, t: F.hardsigmoid(t),
         kinks=lambda a, b: (-3.0, 3.0),
-        tol={"float64": (1e-15, 0.0), "float32": (1e-7, 1e-37), "float16": (1e-3, 6e-8)},
+        tol={"float64": (4.5e-16, 0.0), "float32": (2.4e-7, 1e-37), "float16": (1e-3, 6e-8)},
     ),
     Elementwise(
         "hardswish",
         "Hard swish.",
         "y = 0 for x <= -3, x for x >= 3, x (x + 3) / 6 otherwise",
-        "dy/dx = 0 for x < -3, x / 3 + 1/2 for -3 <= x <= 3, 1 for x > 3",
+        "dy/dx = 0 for x <= -3, x / 3 + 1/2 for -3 < x < 3, 1 for x >= 3",
         hardswish_fwd,
         hardswish_deriv,
-        lambda x, a, b: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
-        lambda x, a, b: _nanpass(np.where(x < -3, 0.0, np.where(x <= 3, x / 3 + 0.5, 1.0)), x),
+        lambda x, a, b: np.where(x <= -3, 0.0, np.where(x >= 3, x, x * (x + 3.0) / 6.0)),
+        lambda x, a, b: _nanpass(np.where(x <= -3, 0.0, np.where(x < 3, x / 3 + 0.5, 1.0)), x),
         lambda F, t: F.hardswish(t),
         kinks=lambda a, b: (-3.0, 3.0),
         tol={"float64": (1e-15, 0.0), "float32": (2e-7, 1e-37), "float16": (1e-3, 6e-8)},
