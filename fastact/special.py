@@ -226,8 +226,9 @@ def maxout(
     oshape[ax] = x.shape[ax] // k
     check_out(out, tuple(oshape), x.dtype)
     cdt = compute_dtype(x.dtype)
-    x2 = np.ascontiguousarray(xm, dtype=cdt).reshape(-1, xm.shape[-1])
-    o2 = np.empty((x2.shape[0], x2.shape[1] // k), dtype=cdt)
+    M = math.prod(xm.shape[:-1])
+    x2 = np.ascontiguousarray(xm, dtype=cdt).reshape(M, xm.shape[-1])
+    o2 = np.empty((M, xm.shape[-1] // k), dtype=cdt)
     if o2.size:
         be.maxout(x2, o2, k)
     res = np.moveaxis(o2.reshape(oshape_m), -1, ax)
@@ -261,8 +262,9 @@ def maxout_backward(
     dt = np.promote_types(g.dtype, x.dtype)
     check_out(out, x.shape, dt)
     cdt = compute_dtype(dt)
-    x2 = np.ascontiguousarray(xm, dtype=cdt).reshape(-1, xm.shape[-1])
-    g2 = np.ascontiguousarray(np.moveaxis(g, ax, -1), dtype=cdt).reshape(x2.shape[0], -1)
+    M = math.prod(xm.shape[:-1])
+    x2 = np.ascontiguousarray(xm, dtype=cdt).reshape(M, xm.shape[-1])
+    g2 = np.ascontiguousarray(np.moveaxis(g, ax, -1), dtype=cdt).reshape(M, xm.shape[-1] // k)
     gx2 = np.empty_like(x2)
     if gx2.size:
         be.maxout_backward(g2, x2, gx2, k)

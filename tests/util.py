@@ -65,9 +65,7 @@ def assert_close(got, ref, rtol, atol, what=""):
     assert not bad_nan.any(), f"{what}: NaN mismatch at {np.argwhere(bad_nan)[:5].tolist()}"
     inf = np.isinf(ref) | np.isinf(got)
     bad_inf = inf & (got != ref)
-    assert not bad_inf.any(), (
-        f"{what}: inf mismatch got {got[bad_inf][:5]} want {ref[bad_inf][:5]}"
-    )
+    assert not bad_inf.any(), f"{what}: inf mismatch got {got[bad_inf][:5]} want {ref[bad_inf][:5]}"
     fin = ~(nan_r | inf)
     err = np.abs(got[fin] - ref[fin])
     atol = np.broadcast_to(atol, ref.shape)[fin]

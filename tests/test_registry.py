@@ -1,0 +1,45 @@
+"""Every table entry is complete, documented, generated and benchmarked."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+import fastact
+from fastact import _codegen, table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_generated_sources_are_fresh():
+    stale = _codegen.stale()
+    assert not stale, f"run `python -m fastact._codegen`: stale {stale}"
+
+
+@pytest.mark.parametrize("entry", table.ENTRIES, ids=lambda e: e.name)
+def test_entry_is_complete(entry):
+    for attr in ("fwd", "deriv", "ref", "ref_deriv", "torch"):
+        assert callable(getattr(entry, attr)), attr
+    assert entry.formula and entry.derivative and entry.summary
+    f = getattr(fastact, entry.name)
+    b = getattr(fastact, entry.name + "_backward")
+    assert entry.formula in f.__doc__
+    assert entry.derivative in b.__doc__
+    params = list(inspect.signature(f).parameters)
+    assert params[: 1 + len(entry.params)] == ["x", *[p.name for p in entry.params]]
+    assert inspect.signature(f).parameters["out"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert entry.name in fastact.__all__ and entry.name + "_backward" in fastact.__all__
+
+
+@pytest.mark.parametrize("entry", table.ENTRIES, ids=lambda e: e.name)
+def test_entry_has_readme_row(entry):
+    readme = (ROOT / "README.md").read_text()
+    assert f"| `{entry.name}` |" in readme, f"README has no row for {entry.name}"
+
+
+def test_public_functions_have_docstrings():
+    for name in fastact.__all__:
+        obj = getattr(fastact, name)
+        assert obj.__doc__, name
