@@ -10,6 +10,14 @@ from fastact._api import *  # noqa: F403
 from fastact._api import __all__ as _api_all
 from fastact._backends import BackendUnavailable, available_backends
 from fastact._threads import get_num_threads, set_num_threads
+from fastact.losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from fastact.rowwise import (
+    log_softmax,
+    log_softmax_backward,
+    logsumexp,
+    softmax,
+    softmax_backward,
+)
 from fastact.special import (
     maxout,
     maxout_backward,
@@ -25,6 +33,14 @@ __all__ = [
     *_api_all,
     "BackendUnavailable",
     "available_backends",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "log_softmax",
+    "log_softmax_backward",
+    "logsumexp",
+    "mse_loss",
+    "softmax",
+    "softmax_backward",
     "get_num_threads",
     "maxout",
     "maxout_backward",

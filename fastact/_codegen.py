@@ -64,14 +64,18 @@ def numba_elementwise() -> str:
     for e in table.ENTRIES:
         for fn in (e.fwd, e.deriv):
             out.append("")
-            out.append("@njit(fastmath=_FM, cache=True)")
+            out.append('@njit(fastmath=_FM, cache=True, error_model="numpy")')
             out.append(inspect.getsource(fn).rstrip())
             out.append("")
     for e in table.ENTRIES:
         n = e.name
         for mode, deco, rng in (
-            ("par", "@njit(parallel=True, fastmath=_FM, cache=True)", "prange"),
-            ("ser", "@njit(fastmath=_FM, cache=True)", "range"),
+            (
+                "par",
+                '@njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")',
+                "prange",
+            ),
+            ("ser", '@njit(fastmath=_FM, cache=True, error_model="numpy")', "range"),
         ):
             out += [
                 "",

@@ -49,59 +49,59 @@ def _like_overload(v, x):
     raise TypingError(f"like(): {x} is not a float type")
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def exp(x):
     """e**x (inf -> inf, -inf -> 0, NaN -> NaN)."""
     return math.exp(x)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def expm1(x):
     """e**x - 1, accurate near 0."""
     return math.expm1(x)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def log(x):
     """Natural logarithm."""
     return math.log(x)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def log1p(x):
     """log(1 + x), accurate near 0."""
     return math.log1p(x)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def tanh(x):
     """Hyperbolic tangent (saturates to +-1)."""
     return math.tanh(x)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def erf(x):
     """Error function."""
     return math.erf(x)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def erfc(x):
     """Complementary error function 1 - erf(x), accurate for large x."""
     return math.erfc(x)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def isnan(x):
     return x != x
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def isinf(x):
     return abs(x) == INF
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def sigmoid(x):
     """1 / (1 + e**-x): exact limits 0 and 1 at -inf and +inf."""
     return like(1.0, x) / (like(1.0, x) + exp(-x))

@@ -30,7 +30,7 @@ ONE = np.uint64(1)
 INV_2_53 = 1.0 / 9007199254740992.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def uniform(seed, i):
     # SplitMix64: z = seed + (i + 1) * golden; mix; u = (z >> 11) * 2^-53 in [0, 1)
     z = seed + (np.uint64(i) + ONE) * GOLDEN
@@ -40,7 +40,7 @@ def uniform(seed, i):
     return np.float64(z >> S11) * INV_2_53
 
 
-@njit(parallel=True, cache=True, fastmath=_FM)
+@njit(parallel=True, cache=True, fastmath=_FM, error_model="numpy")
 def prelu_fwd(x, w, out, C, inner, nchunks):
     # y = x for x > 0, w[c] x otherwise; c = (flat index // inner) % C
     n = x.shape[0]
@@ -58,7 +58,7 @@ def prelu_fwd(x, w, out, C, inner, nchunks):
             p = stop
 
 
-@njit(parallel=True, cache=True, fastmath=_FM)
+@njit(parallel=True, cache=True, fastmath=_FM, error_model="numpy")
 def prelu_bwd(g, x, w, gx, partial, C, inner):
     # dL/dx = g for x > 0, w[c] g otherwise
     # dL/dw[c] = sum over x <= 0 in channel c of g x   (float64 partial sums per chunk)
@@ -85,7 +85,7 @@ def prelu_bwd(g, x, w, gx, partial, C, inner):
             p = stop
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def rrelu_train(x, out, slopes, lower, upper, seed):
     # slope = 1 for x >= 0, lower + (upper - lower) u_i otherwise; y = slope x
     for i in prange(x.shape[0]):
@@ -95,14 +95,14 @@ def rrelu_train(x, out, slopes, lower, upper, seed):
         out[i] = v * slopes[i]
 
 
-@njit(parallel=True, cache=True, fastmath=_FM)
+@njit(parallel=True, cache=True, fastmath=_FM, error_model="numpy")
 def multiply(a, b, out):
     # out = a * b
     for i in prange(a.shape[0]):
         out[i] = a[i] * b[i]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def maxout_fwd(x, out, pieces):
     # out[m, k] = max_p x[m, k * pieces + p]  (NaN wins: NaN in gives NaN out)
     M, K = out.shape
@@ -117,7 +117,7 @@ def maxout_fwd(x, out, pieces):
             out[m, k] = best
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def maxout_bwd(g, x, gx, pieces):
     # gx[m, k * pieces + p*] = g[m, k] for the first maximal p*, 0 elsewhere
     M, K = g.shape

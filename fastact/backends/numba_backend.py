@@ -79,3 +79,90 @@ def maxout(x: np.ndarray, out: np.ndarray, pieces: int) -> None:
 def maxout_backward(g: np.ndarray, x: np.ndarray, gx: np.ndarray, pieces: int) -> None:
     _parallel(x.size)
     _sp.maxout_bwd(g, x, gx, pieces)
+
+
+# --------------------------------------------------------------------------- #
+# Row-wise kernels                                                            #
+# --------------------------------------------------------------------------- #
+
+from fastact.kernels import numba_rowwise as _rw  # noqa: E402
+
+#: rows at least this long are split across threads when there are fewer rows than threads
+SPLIT_ROW_AT = 1 << 15
+
+
+def _split_chunks(x: np.ndarray) -> int:
+    """Chunks per row for the split kernels (0: use row parallelism)."""
+    M, C = x.shape
+    t = _threads.get_num_threads()
+    if t > 1 and M < t and C >= SPLIT_ROW_AT and _parallel(x.size):
+        return 4 * t
+    _parallel(x.size)
+    return 0
+
+
+def softmax(x: np.ndarray, out: np.ndarray, mode: int, zero_masked: bool) -> None:
+    k = _split_chunks(x)
+    if k:
+        _rw.softmax_split(x, out, mode, zero_masked, k)
+    else:
+        _rw.softmax_rows(x, out, mode, zero_masked)
+
+
+def logsumexp(x: np.ndarray, out: np.ndarray) -> None:
+    k = _split_chunks(x)
+    if k:
+        _rw.softmax_split(x, out.reshape(-1, 1), 2, False, k)
+    else:
+        _rw.logsumexp_rows(x, out)
+
+
+def softmax_backward(g: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    _parallel(y.size)
+    _rw.softmax_backward_rows(g, y, out)
+
+
+def log_softmax_backward(g: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    _parallel(y.size)
+    _rw.log_softmax_backward_rows(g, y, out)
+
+
+_NO_W = np.empty(0, dtype=np.float64)
+
+
+def cross_entropy_index(x, target, weight, ignore_index, eps, scale, want_grad, grad):  # type: ignore[no-untyped-def]
+    _parallel(x.size)
+    loss = np.empty(x.shape[0], dtype=np.float64)
+    w = _NO_W if weight is None else weight
+    g = grad if want_grad else np.empty((1, 1), dtype=x.dtype)
+    _rw.cross_entropy_index(
+        x, target, w, weight is not None, ignore_index, eps, scale, loss, g, want_grad
+    )
+    return loss
+
+
+def cross_entropy_prob(x, q, weight, eps, scale, want_grad, grad):  # type: ignore[no-untyped-def]
+    _parallel(x.size)
+    loss = np.empty(x.shape[0], dtype=np.float64)
+    w = _NO_W if weight is None else weight
+    g = grad if want_grad else np.empty((1, 1), dtype=x.dtype)
+    _rw.cross_entropy_prob(x, q, w, weight is not None, eps, scale, loss, g, want_grad)
+    return loss
+
+
+def bce_with_logits(x, t, w, pw, scale, want_grad, grad):  # type: ignore[no-untyped-def]
+    _parallel(x.size)
+    loss = np.empty(x.shape[0], dtype=np.float64)
+    g = grad if want_grad else np.empty(1, dtype=x.dtype)
+    wa = _NO_W if w is None else w
+    pwa = _NO_W if pw is None else pw
+    _rw.bce_with_logits(x, t, wa, pwa, w is not None, pw is not None, scale, loss, g, want_grad)
+    return loss
+
+
+def mse(x, t, scale, want_grad, grad):  # type: ignore[no-untyped-def]
+    _parallel(x.size)
+    loss = np.empty(x.shape[0], dtype=np.float64)
+    g = grad if want_grad else np.empty(1, dtype=x.dtype)
+    _rw.mse(x, t, scale, loss, g, want_grad)
+    return loss

@@ -87,3 +87,115 @@ def maxout_backward(g: np.ndarray, x: np.ndarray, gx: np.ndarray, pieces: int) -
     gx3 = gx.reshape(x3.shape)
     gx3[...] = 0
     np.put_along_axis(gx3, arg[..., None], g[..., None], axis=-1)
+
+
+# --------------------------------------------------------------------------- #
+# Row-wise kernels: rows of a C-contiguous (M, C) array, float64 arithmetic.  #
+# --------------------------------------------------------------------------- #
+
+
+def _shift(m: np.ndarray, inf_too: bool) -> np.ndarray:
+    """Row max, 0 where it is -inf (and where it is +inf when ``inf_too``)."""
+    bad = np.isinf(m) if inf_too else (m == -np.inf)
+    return np.where(bad, 0.0, m)
+
+
+def _rowmax(x: np.ndarray) -> np.ndarray:
+    if x.shape[1] == 0:
+        return np.full(x.shape[0], -np.inf)
+    return np.max(np.where(np.isnan(x), -np.inf, x), axis=1)
+
+
+def softmax(x: np.ndarray, out: np.ndarray, mode: int, zero_masked: bool) -> None:
+    x = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        sh = _shift(_rowmax(x), False)[:, None]
+        s = np.exp(x - sh).sum(axis=1, keepdims=True)
+        if mode == 0:
+            r = np.exp(x - sh) / s
+            fill = 0.0
+        else:
+            r = x - sh - np.log(s)
+            fill = -np.inf
+        if zero_masked:
+            r = np.where(s == 0, fill, r)
+    out[...] = r
+
+
+def logsumexp(x: np.ndarray, out: np.ndarray) -> None:
+    x = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        sh = _shift(_rowmax(x), True)
+        out[...] = sh + np.log(np.exp(x - sh[:, None]).sum(axis=1))
+
+
+def softmax_backward(g: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    g, y = g.astype(np.float64), y.astype(np.float64)
+    with np.errstate(all="ignore"):
+        out[...] = y * (g - (g * y).sum(axis=1, keepdims=True))
+
+
+def log_softmax_backward(g: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    g, y = g.astype(np.float64), y.astype(np.float64)
+    with np.errstate(all="ignore"):
+        out[...] = g - np.exp(y) * g.sum(axis=1, keepdims=True)
+
+
+def _log_softmax64(x: np.ndarray) -> np.ndarray:
+    r = np.empty(x.shape)
+    softmax(x, r, 1, False)
+    return r
+
+
+def cross_entropy_index(x, target, weight, ignore_index, eps, scale, want_grad, grad) -> np.ndarray:
+    M, C = x.shape
+    w = np.ones(C) if weight is None else weight
+    valid = (target != ignore_index) & (target >= 0) & (target < C)
+    t = np.where(valid, target, 0)
+    with np.errstate(all="ignore"):
+        logp = _log_softmax64(x)
+        lt = -np.take_along_axis(logp, t[:, None], axis=1)[:, 0] * w[t]
+        loss = (1 - eps) * lt
+        if eps:
+            loss = loss + eps / C * -(logp * w).sum(axis=1)
+        loss = np.where(valid, loss, np.where(target == ignore_index, 0.0, np.nan))
+        if want_grad:
+            p = np.exp(logp)
+            a = (1 - eps) * w[t] + eps / C * w.sum()
+            gr = p * a[:, None] - eps / C * w[None, :]
+            gr[np.arange(M), t] -= (1 - eps) * w[t]
+            grad[...] = np.where(valid[:, None], scale * gr, 0.0)
+    return loss
+
+
+def cross_entropy_prob(x, q, weight, eps, scale, want_grad, grad) -> np.ndarray:
+    M, C = x.shape
+    w = np.ones(C) if weight is None else weight
+    qq = (1 - eps) * q.astype(np.float64) + eps / C
+    with np.errstate(all="ignore"):
+        logp = _log_softmax64(x)
+        loss = -(w * qq * logp).sum(axis=1)
+        if want_grad:
+            grad[...] = scale * (np.exp(logp) * (w * qq).sum(axis=1, keepdims=True) - w * qq)
+    return loss
+
+
+def bce_with_logits(x, t, w, pw, scale, want_grad, grad) -> np.ndarray:
+    x, t = x.astype(np.float64), t.astype(np.float64)
+    w = 1.0 if w is None else w
+    pw = 1.0 if pw is None else pw
+    lw = 1 + (pw - 1) * t
+    with np.errstate(all="ignore"):
+        loss = w * ((1 - t) * x + lw * (np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)))
+        if want_grad:
+            sig = np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
+            grad[...] = scale * w * (lw * sig - pw * t)
+    return loss
+
+
+def mse(x, t, scale, want_grad, grad) -> np.ndarray:
+    d = x.astype(np.float64) - t.astype(np.float64)
+    with np.errstate(all="ignore"):
+        if want_grad:
+            grad[...] = scale * 2 * d
+        return d * d

@@ -1,0 +1,305 @@
+"""Losses with fused gradients: cross-entropy, BCE-with-logits, MSE.
+
+Semantics follow PyTorch (``torch.nn.functional``): reductions ``"mean"``,
+``"sum"`` and ``"none"``; a weighted mean divides by the sum of the targets'
+weights; every target ignored gives NaN. With ``return_grad=True`` the gradient of
+the reduced loss (of the sum of the per-element losses for ``"none"``) with
+respect to the logits comes back too, computed in the same pass.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from fastact._dispatch import (
+    _same_view,
+    as_float_array,
+    c_flat,
+    check_out,
+    compute_dtype,
+    normalize_axis,
+    resolve,
+)
+from fastact.rowwise import _finish_rows, _row_target, to_rows
+
+__all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse_loss"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: Any) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return str(reduction)
+
+
+def _reduce(loss: np.ndarray, reduction: str, denom: float, shape: tuple, dtype, out) -> Any:
+    """Reduce the float64 per-element losses; ``out`` receives the result if given."""
+    if reduction == "none":
+        r = loss.reshape(shape)
+    else:
+        total = float(math.fsum(loss)) if loss.size < 4096 else float(loss.sum())
+        with np.errstate(all="ignore"):
+            r = np.asarray(np.float64(total) / denom if reduction == "mean" else total)
+    check_out(out, r.shape, np.dtype(dtype))
+    if out is not None:
+        out[...] = r
+        return out
+    r = r.astype(dtype)
+    return r[()] if r.ndim == 0 else r
+
+
+def _grad_buffer(grad_out: Any, x: np.ndarray, name: str = "grad_out") -> None:
+    if grad_out is not None:
+        if not isinstance(grad_out, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(grad_out).__name__}")
+        check_out(grad_out, x.shape, x.dtype, name)
+
+
+def _class_weight(weight: Any, C: int) -> np.ndarray | None:
+    if weight is None:
+        return None
+    w = as_float_array(weight, "weight")
+    if w.shape != (C,):
+        raise ValueError(f"weight has shape {w.shape}; it needs one entry per class, ({C},)")
+    return np.ascontiguousarray(w, dtype=np.float64)
+
+
+def cross_entropy(
+    logits: ArrayLike,
+    target: ArrayLike,
+    *,
+    axis: int = -1,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    return_grad: bool = False,
+    grad_out: Any = None,
+    out: Any = None,
+    backend: str | None = None,
+) -> Any:
+    """Softmax cross-entropy, fused through log-sum-exp in one pass.
+
+    For class-index targets ``t`` (logits' shape without ``axis``), with class
+    weights ``w`` (default 1), smoothing ``e`` and ``C`` classes::
+
+        lse = log(sum_j exp(x_j))
+        loss = (1 - e) w_t (lse - x_t) + (e / C) sum_j w_j (lse - x_j)
+        dloss/dx_j = p_j ((1 - e) w_t + (e / C) sum_k w_k) - (1 - e) w_t [j = t] - (e / C) w_j
+
+    with ``p = softmax(x)``. Targets equal to ``ignore_index`` add nothing; the
+    mean divides by the sum of the targets' weights (NaN when every target is
+    ignored). For probability targets ``q`` (logits' shape, floating)::
+
+        q' = (1 - e) q + e / C
+        loss = sum_j w_j q'_j (lse - x_j),   dloss/dx_j = p_j sum_k w_k q'_k - w_j q'_j
+
+    and the mean divides by the number of rows.
+
+    Parameters
+    ----------
+    logits : array_like
+        Unnormalised scores, classes along ``axis`` (``axis=1`` for PyTorch's
+        (N, C, d1, ...) layout).
+    target : array_like
+        Integer class indices, or floating class probabilities.
+    return_grad : bool
+        Also return the gradient of the (reduced) loss with respect to ``logits``.
+    grad_out : array, optional
+        Where to write that gradient (``logits``' shape and dtype); may be ``logits``
+        itself, which is then overwritten.
+    out : array, optional
+        Where to write the loss (0-d for ``"mean"``/``"sum"``).
+
+    Returns
+    -------
+    loss, or ``(loss, grad)`` with ``return_grad=True``.
+
+    Raises
+    ------
+    IndexError
+        A target outside ``[0, C)`` that is not ``ignore_index`` (no kernel reads it).
+    """
+    red = _check_reduction(reduction)
+    be = resolve(backend, logits)
+    if getattr(be, "DEVICE", False):
+        return be.cross_entropy(
+            logits, target, axis, weight, ignore_index, label_smoothing, red, return_grad,
+            grad_out, out,
+        )  # fmt: skip
+    x = as_float_array(logits, "logits")
+    if x.ndim == 0:
+        raise ValueError("logits must have at least one dimension (the class axis)")
+    ax = normalize_axis(axis, x.ndim)
+    C = x.shape[ax]
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    w = _class_weight(weight, C)
+    t = target if isinstance(target, np.ndarray) else np.asarray(target)
+    rshape = x.shape[:ax] + x.shape[ax + 1 :]
+    cdt = compute_dtype(x.dtype)
+    x2 = to_rows(x, ax, cdt)
+    M = x2.shape[0]
+    if return_grad:
+        _grad_buffer(grad_out, x)
+    elif grad_out is not None:
+        raise ValueError("grad_out is only used with return_grad=True")
+    buf = None
+    if return_grad:
+        # grad_out may be the logits: each row is read before it is overwritten
+        buf = _row_target(grad_out, x.shape, ax, cdt, [x])
+        if buf is None:
+            buf = np.empty(x2.shape, dtype=cdt)
+    if t.dtype.kind in "iu":
+        if t.shape != rshape:
+            raise ValueError(
+                f"target has shape {t.shape}; class-index targets need logits' shape "
+                f"without axis {ax}: {rshape}"
+            )
+        ii = operator.index(ignore_index)
+        t1 = np.ascontiguousarray(t, dtype=np.int64).reshape(M)
+        valid = t1 != ii
+        bad = valid & ((t1 < 0) | (t1 >= C))
+        if bad.any():
+            v = t1[np.argmax(bad)]
+            raise IndexError(f"target {v} is out of bounds for {C} classes (ignore_index={ii})")
+        if red == "mean":
+            denom = float(w[t1[valid]].sum()) if w is not None else float(valid.sum())
+        else:
+            denom = 1.0
+        scale = (1.0 / denom if denom != 0 else 0.0) if red == "mean" else 1.0
+        loss = be.cross_entropy_index(x2, t1, w, ii, eps, scale, return_grad, buf) if M else None
+    elif t.dtype.kind == "f":
+        if t.shape != x.shape:
+            raise ValueError(
+                f"target has shape {t.shape}; probability targets need logits' shape {x.shape}"
+            )
+        q2 = to_rows(t, ax, cdt)
+        denom = float(M)
+        scale = 1.0 / denom if red == "mean" and M else 1.0
+        loss = be.cross_entropy_prob(x2, q2, w, eps, scale, return_grad, buf) if M else None
+    else:
+        raise TypeError(
+            f"target has dtype {t.dtype}; use integer class indices or floating probabilities"
+        )
+    if loss is None:
+        loss = np.zeros(0)
+    result = _reduce(loss, red, denom, rshape, x.dtype, out)
+    if not return_grad:
+        return result
+    assert buf is not None
+    return result, _finish_rows(buf, grad_out, x.shape, ax, x.dtype)
+
+
+def _flat_pair(x: np.ndarray, target: Any, cdt: np.dtype, name: str = "target") -> np.ndarray:
+    t = as_float_array(target, name)
+    if t.shape != x.shape:
+        raise ValueError(f"{name} has shape {t.shape}; it must match the input's shape {x.shape}")
+    return c_flat(t, cdt)
+
+
+def _grad_dest(grad_out: Any, x: np.ndarray, cdt: np.dtype, inputs: list) -> np.ndarray:
+    if grad_out is not None:
+        _grad_buffer(grad_out, x)
+        ok = grad_out.dtype == cdt and grad_out.flags.c_contiguous
+        if ok and not any(
+            np.may_share_memory(grad_out, a) and not _same_view(grad_out, a) for a in inputs
+        ):
+            return grad_out.reshape(-1)
+    return np.empty(x.size, dtype=cdt)
+
+
+def _finish_flat(buf: np.ndarray, grad_out: Any, x: np.ndarray) -> np.ndarray:
+    if grad_out is not None:
+        if not np.shares_memory(buf, grad_out) or buf.size == 0:
+            grad_out[...] = buf.reshape(x.shape)
+        return grad_out
+    return buf.reshape(x.shape).astype(x.dtype, copy=False)
+
+
+def _broadcast_weight(w: Any, shape: tuple, name: str) -> np.ndarray | None:
+    if w is None:
+        return None
+    a = as_float_array(w, name)
+    try:
+        b = np.broadcast_to(a, shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {a.shape} does not broadcast to {shape}") from None
+    return np.ascontiguousarray(b, dtype=np.float64).reshape(-1)
+
+
+def binary_cross_entropy_with_logits(
+    logits: ArrayLike,
+    target: ArrayLike,
+    *,
+    weight: ArrayLike | None = None,
+    pos_weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    return_grad: bool = False,
+    grad_out: Any = None,
+    out: Any = None,
+    backend: str | None = None,
+) -> Any:
+    """Binary cross-entropy on logits, in the stable form.
+
+        l = w ((1 - t) x + (1 + (p - 1) t) (log(1 + exp(-|x|)) + max(-x, 0)))
+        dl/dx = w ((1 + (p - 1) t) sigmoid(x) - p t)
+
+    ``w`` (``weight``) broadcasts to the logits; ``p`` (``pos_weight``) broadcasts
+    along the last axis (one weight per class), as in PyTorch. The mean divides
+    by the number of elements.
+    """
+    red = _check_reduction(reduction)
+    be = resolve(backend, logits)
+    x = as_float_array(logits, "logits")
+    cdt = compute_dtype(x.dtype)
+    t1 = _flat_pair(x, target, cdt)
+    w = _broadcast_weight(weight, x.shape, "weight")
+    pw = _broadcast_weight(pos_weight, x.shape, "pos_weight")
+    n = x.size
+    scale = 1.0 / n if red == "mean" and n else 1.0
+    buf = _grad_dest(grad_out, x, cdt, [x]) if return_grad else None
+    x1 = c_flat(x, cdt)
+    loss = be.bce_with_logits(x1, t1, w, pw, scale, return_grad, buf) if n else np.zeros(0)
+    result = _reduce(loss, red, float(n), x.shape, x.dtype, out)
+    if not return_grad:
+        return result
+    assert buf is not None
+    return result, _finish_flat(buf, grad_out, x)
+
+
+def mse_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    return_grad: bool = False,
+    grad_out: Any = None,
+    out: Any = None,
+    backend: str | None = None,
+) -> Any:
+    """Mean squared error.
+
+    l = (x - t)^2,   dl/dx = 2 (x - t)   (divided by the element count for "mean")
+    """
+    red = _check_reduction(reduction)
+    be = resolve(backend, input)
+    x = as_float_array(input, "input")
+    cdt = compute_dtype(x.dtype)
+    t1 = _flat_pair(x, target, cdt)
+    n = x.size
+    scale = 1.0 / n if red == "mean" and n else 1.0
+    buf = _grad_dest(grad_out, x, cdt, [x]) if return_grad else None
+    loss = be.mse(c_flat(x, cdt), t1, scale, return_grad, buf) if n else np.zeros(0)
+    result = _reduce(loss, red, float(n), x.shape, x.dtype, out)
+    if not return_grad:
+        return result
+    assert buf is not None
+    return result, _finish_flat(buf, grad_out, x)

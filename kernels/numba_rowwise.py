@@ -1,0 +1,308 @@
+"""Numba CPU kernels for the row-wise operations: softmax, log-softmax,
+log-sum-exp, their backward passes, and the fused cross-entropy.
+
+All kernels work on C-contiguous 2-d arrays ``(rows, classes)`` (the public
+functions move the reduced axis last). Row sums accumulate in float64 whatever
+the input dtype, so float32 rows of 100,000+ classes keep full accuracy.
+
+Stability: every row is shifted by its maximum ``m`` (or by 0 when ``m`` is
+``-inf``, so that a row of ``-inf`` gives a sum of 0 and not ``-inf - -inf``):
+
+    s = sum_j exp(x_j - m)
+    softmax_j = exp(x_j - m) / s
+    log_softmax_j = x_j - m - log(s)
+    logsumexp = m + log(s)
+
+Rows run in parallel; a row too long for the others to keep every thread busy
+is split into chunks whose maxima and sums are combined (``*_split``).
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from fastact import _math as _m
+from fastact._math import FASTMATH_STRICT
+
+_FM = set(FASTMATH_STRICT)
+NEG_INF = -math.inf
+MODE_SOFTMAX = 0
+MODE_LOG_SOFTMAX = 1
+
+
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def row_max(x, lo, hi):
+    # m = max_j x_j (NaN ignored here: it reappears through the sum)
+    m = NEG_INF
+    for j in range(lo, hi):
+        v = x[j]
+        if v > m:
+            m = v
+    return m
+
+
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def row_sumexp(x, lo, hi, shift):
+    # s = sum_j exp(x_j - shift), accumulated in float64
+    s = 0.0
+    if hi <= lo:
+        return s
+    sh = _m.like(shift, x[lo])
+    for j in range(lo, hi):
+        s += np.float64(_m.exp(x[j] - sh))
+    return s
+
+
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def row_write(x, out, lo, hi, shift, s, mode, zero_masked):
+    # softmax: out_j = exp(x_j - shift) / s ; log_softmax: out_j = x_j - shift - log(s)
+    if hi <= lo:
+        return
+    if mode == MODE_SOFTMAX:
+        if s == 0.0 and zero_masked:
+            for j in range(lo, hi):
+                out[j] = 0.0
+            return
+        inv = _m.like(1.0 / s, x[lo])
+        sh = _m.like(shift, x[lo])
+        for j in range(lo, hi):
+            out[j] = _m.exp(x[j] - sh) * inv
+    else:
+        if s == 0.0 and zero_masked:
+            for j in range(lo, hi):
+                out[j] = NEG_INF
+            return
+        # (x_j - shift) - log(s): subtracting shift first keeps log(s) from being absorbed
+        sh = _m.like(shift, x[lo])
+        ls = _m.like(math.log(s), x[lo])
+        for j in range(lo, hi):
+            out[j] = (x[j] - sh) - ls
+
+
+@njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
+def softmax_rows(x, out, mode, zero_masked):
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        n = xr.shape[0]
+        m = row_max(xr, 0, n)
+        sh = m if abs(m) < math.inf else (m if m == math.inf else 0.0)
+        s = row_sumexp(xr, 0, n, sh)
+        row_write(xr, out[r], 0, n, sh, s, mode, zero_masked)
+
+
+@njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
+def logsumexp_rows(x, out):
+    # out_r = m + log(sum_j exp(x_rj - m)); +-inf maxima shift by 0 (inf stays inf)
+    for r in prange(x.shape[0]):
+        xr = x[r]
+        n = xr.shape[0]
+        m = row_max(xr, 0, n)
+        sh = m if abs(m) < math.inf else 0.0
+        s = row_sumexp(xr, 0, n, sh)
+        out[r] = sh + math.log(s) if s > 0.0 or s != s else NEG_INF
+
+
+@njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
+def _chunk_max(x, bounds, part):
+    for t in prange(part.shape[0]):
+        part[t] = row_max(x, bounds[t], bounds[t + 1])
+
+
+@njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
+def _chunk_sumexp(x, bounds, shift, part):
+    for t in prange(part.shape[0]):
+        part[t] = row_sumexp(x, bounds[t], bounds[t + 1], shift)
+
+
+@njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
+def _chunk_write(x, out, bounds, shift, s, mode, zero_masked):
+    for t in prange(bounds.shape[0] - 1):
+        row_write(x, out, bounds[t], bounds[t + 1], shift, s, mode, zero_masked)
+
+
+@njit(cache=True, error_model="numpy")
+def softmax_split(x, out, mode, zero_masked, nchunks):
+    """Rows processed one at a time, each split into ``nchunks`` parallel chunks."""
+    n = x.shape[1]
+    bounds = np.empty(nchunks + 1, dtype=np.int64)
+    for t in range(nchunks + 1):
+        bounds[t] = t * n // nchunks
+    pm = np.empty(nchunks, dtype=np.float64)
+    ps = np.empty(nchunks, dtype=np.float64)
+    for r in range(x.shape[0]):
+        xr = x[r]
+        _chunk_max(xr, bounds, pm)
+        m = NEG_INF
+        for t in range(nchunks):
+            if pm[t] > m:
+                m = pm[t]
+        if mode == 2:
+            sh = m if abs(m) < math.inf else 0.0
+        else:
+            sh = m if abs(m) < math.inf else (m if m == math.inf else 0.0)
+        _chunk_sumexp(xr, bounds, sh, ps)
+        s = 0.0
+        for t in range(nchunks):
+            s += ps[t]
+        if mode == 2:
+            out[r, 0] = sh + math.log(s) if s > 0.0 or s != s else NEG_INF
+        else:
+            _chunk_write(xr, out[r], bounds, sh, s, mode, zero_masked)
+
+
+@njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
+def softmax_backward_rows(g, y, out):
+    # grad_j = y_j (g_j - sum_k g_k y_k)
+    for r in prange(y.shape[0]):
+        gr = g[r]
+        yr = y[r]
+        dot = 0.0
+        for j in range(yr.shape[0]):
+            dot += np.float64(gr[j]) * np.float64(yr[j])
+        if yr.shape[0] == 0:
+            continue
+        d = _m.like(dot, yr[0])
+        o = out[r]
+        for j in range(yr.shape[0]):
+            o[j] = yr[j] * (gr[j] - d)
+
+
+@njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
+def log_softmax_backward_rows(g, y, out):
+    # grad_j = g_j - exp(y_j) sum_k g_k
+    for r in prange(y.shape[0]):
+        gr = g[r]
+        yr = y[r]
+        tot = 0.0
+        for j in range(yr.shape[0]):
+            tot += np.float64(gr[j])
+        if yr.shape[0] == 0:
+            continue
+        t = _m.like(tot, yr[0])
+        o = out[r]
+        for j in range(yr.shape[0]):
+            o[j] = gr[j] - _m.exp(yr[j]) * t
+
+
+@njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
+def cross_entropy_index(
+    x, target, weight, has_weight, ignore_index, eps, scale, loss, grad, want_grad
+):
+    """Fused cross-entropy with class-index targets, one row per iteration.
+
+    loss_r = (1 - eps) w_t (lse - x_t) + (eps / C) sum_j w_j (lse - x_j)
+    grad_rj = scale (p_j ((1 - eps) w_t + (eps / C) W) - (1 - eps) w_t [j = t] - (eps / C) w_j)
+    with p_j = exp(x_j - lse), W = sum_j w_j; ignored rows have loss 0 and gradient 0.
+    ``grad`` may be ``x`` itself: each row is read before it is overwritten.
+    Targets outside [0, C) that are not ignore_index are never read (loss NaN); the
+    caller checks them before the kernel.
+    """
+    M, C = x.shape
+    wsum = 0.0
+    for j in range(C):
+        wsum += weight[j] if has_weight else 1.0
+    for r in prange(M):
+        xr = x[r]
+        t = target[r]
+        if t == ignore_index or t < 0 or t >= C:
+            loss[r] = 0.0 if t == ignore_index else math.nan
+            if want_grad:
+                gr = grad[r]
+                for j in range(C):
+                    gr[j] = 0.0
+            continue
+        m = row_max(xr, 0, C)
+        sh = m if abs(m) < math.inf else (m if m == math.inf else 0.0)
+        s = row_sumexp(xr, 0, C, sh)
+        ls = math.log(s)
+        # lse - x_j computed as (shift - x_j) + log(s): exact for x_j = shift
+        wt = weight[t] if has_weight else 1.0
+        li = (1.0 - eps) * wt * ((sh - np.float64(xr[t])) + ls)
+        if eps != 0.0:
+            acc = 0.0
+            for j in range(C):
+                wj = weight[j] if has_weight else 1.0
+                acc += wj * ((sh - np.float64(xr[j])) + ls)
+            li += eps / C * acc
+        loss[r] = li
+        if want_grad:
+            gr = grad[r]
+            a = scale * ((1.0 - eps) * wt + eps / C * wsum)
+            b = scale * eps / C
+            # p_j = exp(x_j - shift) / s
+            sh_c = _m.like(sh, xr[0])
+            a_c = _m.like(a / s, xr[0])
+            if has_weight:
+                for j in range(C):
+                    gr[j] = _m.exp(xr[j] - sh_c) * a_c - _m.like(b * weight[j], xr[0])
+            else:
+                b_c = _m.like(b, xr[0])
+                for j in range(C):
+                    gr[j] = _m.exp(xr[j] - sh_c) * a_c - b_c
+            gr[t] -= _m.like(scale * (1.0 - eps) * wt, xr[0])
+
+
+@njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
+def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_grad):
+    """Fused cross-entropy with class-probability targets.
+
+    q'_j = (1 - eps) q_j + eps / C
+    loss_r = sum_j w_j q'_j (lse - x_j)
+    grad_rj = scale (p_j sum_k w_k q'_k - w_j q'_j)
+    """
+    M, C = x.shape
+    for r in prange(M):
+        xr = x[r]
+        qr = q[r]
+        m = row_max(xr, 0, C)
+        sh = m if abs(m) < math.inf else (m if m == math.inf else 0.0)
+        s = row_sumexp(xr, 0, C, sh)
+        ls = math.log(s)
+        li = 0.0
+        wq = 0.0
+        for j in range(C):
+            wj = weight[j] if has_weight else 1.0
+            qj = (1.0 - eps) * np.float64(qr[j]) + eps / C
+            li += wj * qj * ((sh - np.float64(xr[j])) + ls)
+            wq += wj * qj
+        loss[r] = li
+        if want_grad and C > 0:
+            gr = grad[r]
+            sh_c = _m.like(sh, xr[0])
+            for j in range(C):
+                wj = weight[j] if has_weight else 1.0
+                qj = (1.0 - eps) * np.float64(qr[j]) + eps / C
+                p = np.float64(_m.exp(xr[j] - sh_c)) / s
+                gr[j] = scale * (p * wq - wj * qj)
+
+
+@njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
+def bce_with_logits(x, t, w, pw, has_w, has_pw, scale, loss, grad, want_grad):
+    """l = w (pw t log(1 + exp(-x)) + (1 - t) log(1 + exp(x)))  (PyTorch's pos_weight form)
+
+    Stable as (1 - t) x + (1 + (pw - 1) t) (log1p(exp(-|x|)) + max(-x, 0));
+    dl/dx = w ((1 + (pw - 1) t) sigmoid(x) - pw t)  [= w (sigmoid(x) - t) for pw = 1].
+    """
+    for i in prange(x.shape[0]):
+        xi = np.float64(x[i])
+        ti = np.float64(t[i])
+        wi = np.float64(w[i]) if has_w else 1.0
+        pwi = np.float64(pw[i]) if has_pw else 1.0
+        lw = 1.0 + (pwi - 1.0) * ti
+        sp = math.log1p(math.exp(-abs(xi))) + max(-xi, 0.0)  # log(1 + exp(-x))
+        loss[i] = wi * ((1.0 - ti) * xi + lw * sp)
+        if want_grad:
+            e = math.exp(-abs(xi))
+            sg = 1.0 / (1.0 + e) if xi >= 0 else e / (1.0 + e)
+            grad[i] = scale * wi * (lw * sg - pwi * ti)
+
+
+@njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
+def mse(x, t, scale, loss, grad, want_grad):
+    # l = (x - t)^2 ; dl/dx = 2 (x - t)
+    for i in prange(x.shape[0]):
+        d = np.float64(x[i]) - np.float64(t[i])
+        loss[i] = d * d
+        if want_grad:
+            grad[i] = scale * 2.0 * d

@@ -1,0 +1,200 @@
+"""Cross-entropy, BCE-with-logits and MSE against PyTorch (loss and autograd gradient)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from util import CPU_BACKENDS, assert_close
+
+import fastact
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+DT = [np.float32, np.float64]
+
+
+def _tol(dtype):
+    return (1e-12, 1e-13) if dtype == np.float64 else (3e-5, 1e-6)
+
+
+def _torch_ce(x, t, ax, **kw):
+    xt = torch.tensor(np.moveaxis(x, ax, 1) if x.ndim > 1 else x, requires_grad=True)
+    tt = torch.tensor(t)
+    loss = F.cross_entropy(xt, tt, **kw)
+    if kw.get("reduction") == "none":
+        (g,) = torch.autograd.grad(loss.sum(), xt)
+    else:
+        (g,) = torch.autograd.grad(loss, xt)
+    g = g.numpy()
+    return loss.detach().numpy(), (np.moveaxis(g, 1, ax) if x.ndim > 1 else g)
+
+
+CE_CASES = {
+    "plain": dict(),
+    "ignore": dict(ignore=True),
+    "weight": dict(weight=True),
+    "smooth": dict(label_smoothing=0.1),
+    "weight_smooth_ignore": dict(weight=True, label_smoothing=0.2, ignore=True),
+}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("case", list(CE_CASES))
+@pytest.mark.parametrize("layout", ["NC", "NCd", "C", "big"])
+@pytest.mark.parametrize("dtype", DT, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_cross_entropy_index_targets(backend, dtype, layout, case, reduction):
+    rng = np.random.default_rng(0)
+    shape, ax = {"NC": ((32, 10), 1), "NCd": ((4, 10, 3, 5), 1), "C": ((10,), 0),
+                 "big": ((8, 4096), 1)}[layout]  # fmt: skip
+    x = (rng.normal(size=shape) * 3).astype(dtype)
+    C = shape[ax]
+    tshape = shape[:ax] + shape[ax + 1 :]
+    t = rng.integers(0, C, size=tshape)
+    opts = dict(CE_CASES[case])
+    kw = {"reduction": reduction, "label_smoothing": opts.get("label_smoothing", 0.0)}
+    if opts.get("ignore") and t.ndim:
+        t.flat[::3] = -100
+    if opts.get("weight"):
+        kw["weight"] = rng.uniform(0.2, 2.0, C).astype(dtype)
+    want_l, want_g = _torch_ce(
+        x, t, ax, **{k: (torch.tensor(v) if k == "weight" else v) for k, v in kw.items()}
+    )
+    loss, g = fastact.cross_entropy(x, t, axis=ax, return_grad=True, backend=backend, **kw)
+    rtol, atol = _tol(dtype)
+    assert_close(loss, want_l, rtol, atol, "loss")
+    assert_close(g, want_g, rtol, atol, "grad")
+    assert g.dtype == dtype
+    loss_only = fastact.cross_entropy(x, t, axis=ax, backend=backend, **kw)
+    assert_close(loss_only, want_l, rtol, atol, "loss without grad")
+
+
+@pytest.mark.parametrize("dtype", DT, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_probability_targets(backend, dtype, reduction):
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(6, 7, 3)) * 2).astype(dtype)
+    q = rng.dirichlet(np.ones(7), size=(6, 3)).transpose(0, 2, 1).astype(dtype)
+    w = rng.uniform(0.5, 1.5, 7).astype(dtype)
+    want_l, want_g = _torch_ce(x, q, 1, reduction=reduction, weight=torch.tensor(w),
+                               label_smoothing=0.05)  # fmt: skip
+    loss, g = fastact.cross_entropy(x, q, axis=1, weight=w, label_smoothing=0.05,
+                                    reduction=reduction, return_grad=True, backend=backend)  # fmt: skip
+    rtol, atol = _tol(dtype)
+    assert_close(loss, want_l, rtol, atol, "loss")
+    assert_close(g, want_g, rtol, atol, "grad")
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_cross_entropy_large_vocabulary_and_in_place(backend):
+    rng = np.random.default_rng(2)
+    x = (rng.normal(size=(3, 131072)) * 4).astype(np.float32)
+    t = rng.integers(0, 131072, 3)
+    want_l, want_g = _torch_ce(x.astype(np.float64), t, 1)  # float64 reference
+    xc = x.copy()
+    loss, g = fastact.cross_entropy(xc, t, return_grad=True, grad_out=xc, backend=backend)
+    assert g is xc  # the logits were overwritten by the gradient
+    assert_close(loss, want_l, 1e-5, 1e-6)
+    assert_close(g, want_g, 1e-5, 1e-9)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_cross_entropy_edge_cases(backend):
+    x = np.array(
+        [[0.0, -np.inf, 1.0], [1e4, -1e4, 0.0], [1e30, 0.0, -1e30], [-np.inf] * 3, [np.nan, 0, 0]]
+    )
+    t = np.array([0, 0, 1, 2, 1])
+    with np.errstate(all="ignore"):
+        want, _ = _torch_ce(x, t, 1, reduction="none")
+    got = fastact.cross_entropy(x, t, reduction="none", backend=backend)
+    assert_close(got, want, 1e-12, 1e-12)
+    # every target ignored: NaN mean, 0 sum, zero gradient
+    t_ign = np.full(5, -100)
+    loss, g = fastact.cross_entropy(x[:3], t_ign[:3], return_grad=True, backend=backend)
+    assert np.isnan(loss)
+    assert not g.any()
+    assert fastact.cross_entropy(x[:3], t_ign[:3], reduction="sum", backend=backend) == 0
+    # empty batch
+    assert np.isnan(fastact.cross_entropy(np.zeros((0, 4)), np.zeros(0, int), backend=backend))
+    # one class: loss 0, gradient 0
+    l1, g1 = fastact.cross_entropy(np.ones((3, 1)), np.zeros(3, int), return_grad=True)
+    assert l1 == 0 and not g1.any()
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("return_grad", [False, True])
+def test_cross_entropy_bad_targets(backend, return_grad):
+    x = np.zeros((4, 5), np.float32)
+    for bad in (5, -1, 10**12):
+        t = np.array([0, 1, bad, 2])
+        with pytest.raises(IndexError, match=str(bad)):
+            fastact.cross_entropy(x, t, return_grad=return_grad, backend=backend)
+    with pytest.raises(ValueError, match="shape"):
+        fastact.cross_entropy(x, np.zeros(3, int), backend=backend)
+    with pytest.raises(ValueError, match="shape"):
+        fastact.cross_entropy(x, np.zeros((4, 4)), backend=backend)
+    with pytest.raises(TypeError, match="int64"):
+        fastact.cross_entropy(np.zeros((4, 5), np.int64), np.zeros(4, int), backend=backend)
+    with pytest.raises(TypeError, match="bool"):
+        fastact.cross_entropy(x, np.zeros(4, bool), backend=backend)
+    with pytest.raises(np.exceptions.AxisError):
+        fastact.cross_entropy(x, np.zeros(4, int), axis=2, backend=backend)
+    with pytest.raises(ValueError, match="reduction"):
+        fastact.cross_entropy(x, np.zeros(4, int), reduction="avg", backend=backend)
+    with pytest.raises(ValueError, match="weight"):
+        fastact.cross_entropy(x, np.zeros(4, int), weight=np.ones(4), backend=backend)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        fastact.cross_entropy(x, np.zeros(4, int), label_smoothing=1.5, backend=backend)
+    with pytest.raises(ValueError, match="grad_out"):
+        fastact.cross_entropy(x, np.zeros(4, int), return_grad=True,
+                              grad_out=np.zeros((4, 4), np.float32), backend=backend)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", DT, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits(backend, dtype, reduction):
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(40, 6)) * 5).astype(dtype)
+    x[0, :3] = [1e4, -1e4, 0.0]
+    t = rng.uniform(0, 1, size=x.shape).astype(dtype)
+    w = rng.uniform(0.5, 2, size=(40, 1)).astype(dtype)
+    pw = rng.uniform(0.5, 3, size=6).astype(dtype)
+    xt = torch.tensor(x, requires_grad=True)
+    lt = F.binary_cross_entropy_with_logits(
+        xt,
+        torch.tensor(t),
+        weight=torch.tensor(w),
+        pos_weight=torch.tensor(pw),
+        reduction=reduction,
+    )
+    (gt,) = torch.autograd.grad(lt.sum(), xt)
+    loss, g = fastact.binary_cross_entropy_with_logits(
+        x, t, weight=w, pos_weight=pw, reduction=reduction, return_grad=True, backend=backend
+    )
+    rtol, atol = _tol(dtype)
+    assert_close(loss, lt.detach().numpy(), rtol, atol, "bce loss")
+    assert_close(g, gt.numpy(), rtol, atol, "bce grad")
+    with pytest.raises(ValueError, match="shape"):
+        fastact.binary_cross_entropy_with_logits(x, t[:3], backend=backend)
+
+
+@pytest.mark.parametrize("dtype", DT, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse(backend, dtype, reduction):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30, 7)).astype(dtype)
+    t = rng.normal(size=(30, 7)).astype(dtype)
+    xt = torch.tensor(x, requires_grad=True)
+    lt = F.mse_loss(xt, torch.tensor(t), reduction=reduction)
+    (gt,) = torch.autograd.grad(lt.sum(), xt)
+    loss, g = fastact.mse_loss(x, t, reduction=reduction, return_grad=True, backend=backend)
+    rtol, atol = _tol(dtype)
+    assert_close(loss, lt.detach().numpy(), rtol, atol, "mse")
+    assert_close(g, gt.numpy(), rtol, atol, "mse grad")
+    gbuf = np.empty_like(x)
+    _, g2 = fastact.mse_loss(x, t, return_grad=True, grad_out=gbuf, backend=backend)
+    assert g2 is gbuf

@@ -1,0 +1,168 @@
+"""Softmax, log-softmax and log-sum-exp against SciPy (float64) and PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.special as sp
+from util import CPU_BACKENDS, assert_close
+
+import fastact
+
+torch = pytest.importorskip("torch")
+
+DTYPES = [np.float16, np.float32, np.float64]
+TOL = {np.float16: (2e-3, 1e-4), np.float32: (2e-6, 1e-7), np.float64: (1e-13, 1e-300)}
+CASES = {
+    "vec": ((1023,), -1),
+    "rows": ((64, 129), -1),
+    "cols": ((64, 129), 0),
+    "mid": ((3, 40, 5), 1),
+    "one_class": ((7, 1), -1),
+    "long_row": ((1, 131072), -1),  # fewer rows than threads: split across threads
+    "empty_batch": ((0, 5), -1),
+    "empty_row": ((4, 0), -1),
+}
+
+
+def _data(shape, dtype, seed=0, scale=3.0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=shape) * scale).astype(dtype)
+
+
+def _ref(op, x, ax):
+    x = x.astype(np.float64)
+    if x.shape[ax] == 0:  # empty rows: nothing, or log(0) = -inf
+        return x.copy() if op != "logsumexp" else np.full(x.sum(axis=ax).shape, -np.inf)
+    with np.errstate(all="ignore"):
+        if op == "softmax":
+            return sp.softmax(x, axis=ax)
+        if op == "log_softmax":
+            return sp.log_softmax(x, axis=ax)
+        return sp.logsumexp(x, axis=ax)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
+def test_forward_against_scipy(op, backend, dtype, case):
+    shape, ax = CASES[case]
+    x = _data(shape, dtype)
+    y = getattr(fastact, op)(x, axis=ax, backend=backend)
+    ref = _ref(op, x, ax)
+    assert y.dtype == dtype and y.shape == ref.shape
+    rtol, atol = TOL[dtype]
+    if op == "log_softmax":  # absolute error of x - lse scales with |lse|
+        atol = rtol * (np.abs(ref) + 1)
+    assert_close(y, ref.astype(dtype), rtol, atol, f"{op} {case}")
+    if x.ndim >= 2:  # transposed input: same values
+        yt = getattr(fastact, op)(np.asfortranarray(x), axis=ax, backend=backend)
+        np.testing.assert_array_equal(yt, y)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_backward_against_torch(op, backend, dtype, case):
+    shape, ax = CASES[case]
+    x = _data(shape, dtype)
+    g = _data(shape, dtype, seed=1, scale=1.0)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = getattr(torch, op)(xt, ax)
+    (gxt,) = torch.autograd.grad(yt, xt, torch.tensor(g))
+    y = getattr(fastact, op)(x, axis=ax, backend=backend)
+    gx = getattr(fastact, op + "_backward")(g, y, axis=ax, backend=backend)
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    scale = np.abs(g).max(initial=0) + 1
+    assert_close(y, yt.detach().numpy(), rtol, rtol * 10, f"{op} forward vs torch")
+    assert_close(gx, gxt.numpy(), rtol, rtol * scale, f"{op} backward vs torch")
+
+
+def test_softmax_backward_float64_reference():
+    """softmax_backward = J^T g with J = diag(y) - y y^T, checked by finite differences."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 6))
+    g = rng.normal(size=(3, 6))
+    h = 1e-6
+    fd = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            e = np.zeros_like(x)
+            e[i, j] = h
+            fd[i, j] = ((fastact.softmax(x + e) - fastact.softmax(x - e)) * g).sum() / (2 * h)
+    assert_close(fastact.softmax_backward(g, fastact.softmax(x)), fd, 1e-7, 1e-9)
+
+
+EDGE_ROWS = np.array(
+    [
+        [1e4, -1e4, 0.0, 1e4],
+        [1e30, 1e30, -1e30, 0.0],
+        [-np.inf, 1.0, 2.0, -np.inf],  # masked classes
+        [-np.inf, -np.inf, -np.inf, -np.inf],  # every class masked
+        [np.inf, 0.0, 1.0, 2.0],
+        [np.nan, 0.0, 1.0, 2.0],
+        [-1e4, -1e4, -1e4, -1e4],
+    ]
+)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
+def test_edge_rows_match_torch(op, backend, dtype):
+    x = EDGE_ROWS.astype(dtype)
+    with np.errstate(over="ignore"):
+        want = getattr(torch, op)(torch.tensor(x), -1).numpy()
+    got = getattr(fastact, op)(x, backend=backend)
+    assert_close(got, want, 1e-6, 1e-6, op)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_all_masked_option(backend):
+    x = EDGE_ROWS[[2, 3]]
+    y = fastact.softmax(x, all_masked="zero", backend=backend)
+    assert np.all(y[1] == 0) and np.isclose(y[0].sum(), 1)
+    ly = fastact.log_softmax(x, all_masked="zero", backend=backend)
+    assert np.all(ly[1] == -np.inf) and np.isfinite(ly[0, 1:3]).all()
+    assert np.isnan(fastact.softmax(x, backend=backend)[1]).all()
+    with pytest.raises(ValueError, match="all_masked"):
+        fastact.softmax(x, all_masked="ignore")
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_out_in_place_keepdims_and_errors(backend):
+    x = _data((8, 33), np.float32)
+    want = fastact.softmax(x, backend=backend)
+    xc = x.copy()
+    assert fastact.softmax(xc, out=xc, backend=backend) is xc
+    np.testing.assert_array_equal(xc, want)
+    out = np.empty((33, 8), np.float32).T
+    fastact.softmax(x, out=out, backend=backend)
+    np.testing.assert_array_equal(out, want)
+    lse = fastact.logsumexp(x, axis=1, keepdims=True, backend=backend)
+    assert lse.shape == (8, 1)
+    with pytest.raises(np.exceptions.AxisError):
+        fastact.softmax(x, axis=2, backend=backend)
+    with pytest.raises(np.exceptions.AxisError):
+        fastact.logsumexp(np.float32(1.0), backend=backend)
+    with pytest.raises(TypeError, match="int64"):
+        fastact.softmax(np.arange(4), backend=backend)
+    with pytest.raises(ValueError, match="shape"):
+        fastact.softmax(x, out=np.empty((8, 32), np.float32), backend=backend)
+    with pytest.raises(ValueError, match="shape"):
+        fastact.softmax_backward(np.ones((8, 32)), x, backend=backend)
+
+
+def test_float32_accuracy_on_long_rows():
+    """float32 sums over 131072 classes: at least as accurate as PyTorch's."""
+    x = _data((4, 131072), np.float32, seed=9, scale=4.0)
+    ref = sp.logsumexp(x.astype(np.float64), axis=-1)
+    ours = np.abs(fastact.logsumexp(x).astype(np.float64) - ref).max()
+    theirs = np.abs(torch.logsumexp(torch.tensor(x), -1).numpy().astype(np.float64) - ref).max()
+    assert ours <= max(theirs, 1e-6)
+    sref = sp.softmax(x.astype(np.float64), axis=-1)
+    e_ours = np.abs(fastact.softmax(x) - sref).max()
+    e_torch = np.abs(torch.softmax(torch.tensor(x), -1).numpy() - sref).max()
+    assert e_ours <= max(e_torch, 1e-9)
