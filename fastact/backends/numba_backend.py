@@ -95,7 +95,7 @@ def _split_chunks(x: np.ndarray) -> int:
     """Chunks per row for the split kernels (0: use row parallelism)."""
     M, C = x.shape
     t = _threads.get_num_threads()
-    if t > 1 and M < t and C >= SPLIT_ROW_AT and _parallel(x.size):
+    if t > 1 and t > M and C >= SPLIT_ROW_AT and _parallel(x.size):
         return 4 * t
     _parallel(x.size)
     return 0

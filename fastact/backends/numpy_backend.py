@@ -169,7 +169,7 @@ def cross_entropy_index(x, target, weight, ignore_index, eps, scale, want_grad, 
 
 
 def cross_entropy_prob(x, q, weight, eps, scale, want_grad, grad) -> np.ndarray:
-    M, C = x.shape
+    C = x.shape[1]
     w = np.ones(C) if weight is None else weight
     qq = (1 - eps) * q.astype(np.float64) + eps / C
     with np.errstate(all="ignore"):
