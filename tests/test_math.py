@@ -1,0 +1,100 @@
+"""Max ulp error of every function in the math module, over dense samples and edge values.
+
+float32 against float64 NumPy/SciPy (exact to well below a float32 ulp), float64
+against mpmath at 120 bits. Run with ``-s`` to see the report.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from numba import njit
+
+from fastact import _math as m
+
+mpmath = pytest.importorskip("mpmath")
+mpmath.mp.prec = 120
+special = pytest.importorskip("scipy.special")
+
+RANGES = {
+    "exp": [(-110, 90), (-1, 1), (-750, 710)],
+    "expm1": [(-1, 1), (-40, 89), (-1e-4, 1e-4), (-750, 710)],
+    "log1p": [(-0.999, 10), (-1e-4, 1e-4), (0, 1e30)],
+    "tanh": [(-10, 10), (-1e-3, 1e-3), (-30, 30)],
+    "erfc": [(-5, 10), (-0.5, 0.5), (10, 26)],
+}
+NP_REF = {"exp": np.exp, "expm1": np.expm1, "log1p": np.log1p, "tanh": np.tanh, "erfc": special.erfc}
+MP_REF = {"exp": mpmath.exp, "expm1": mpmath.expm1, "log1p": mpmath.log1p, "tanh": mpmath.tanh,
+          "erfc": mpmath.erfc}  # fmt: skip
+EDGES = [0.0, -0.0, math.inf, -math.inf, math.nan, 1e-300, -1e-300, 5e-324, 1e-40, 88.72, 88.73,
+         -87.3, -103.9, -104.1, 709.78, 709.79, -745.1, -745.2, -1.0, 1e30, -1e30]  # fmt: skip
+MAX_ULP = {"exp": 1.0, "expm1": 2.0, "log1p": 2.0, "tanh": 2.0, "erfc": 2.5}
+REPORT: dict[tuple[str, str], float] = {}
+
+
+def _apply(f, x):
+    @njit
+    def k(x, out):
+        for i in range(x.size):
+            out[i] = f(x[i])
+
+    out = np.empty_like(x)
+    k(x, out)
+    return out
+
+
+def _samples(lo, hi, dtype, n):
+    rng = np.random.default_rng(0)
+    return np.concatenate([rng.uniform(lo, hi, n), np.linspace(lo, hi, n)]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name", list(RANGES))
+def test_max_ulp_error(name, dtype):
+    f = getattr(m, name)
+    worst = 0.0
+    for lo, hi in RANGES[name]:
+        if dtype == np.float32:
+            x = _samples(lo, hi, dtype, 500_000)
+            got = _apply(f, x).astype(np.float64)
+            with np.errstate(all="ignore"):
+                ref = NP_REF[name](x.astype(np.float64))
+        else:
+            x = _samples(lo, hi, dtype, 3000)
+            got = _apply(f, x)
+            mp = [MP_REF[name](mpmath.mpf(float(v))) for v in x]
+            ref = np.array([float(v) for v in mp])
+        with np.errstate(all="ignore"):
+            rr = ref.astype(dtype)
+        fin = np.isfinite(rr) & (rr != 0)
+        # the spacing of the correctly rounded result is the ulp
+        ulp = np.spacing(np.abs(rr[fin])).astype(np.float64)
+        if dtype == np.float32:
+            err = np.abs(got[fin] - ref[fin]) / ulp
+        else:
+            err = np.array(
+                [float(abs(mpmath.mpf(float(g)) - r)) for g, r in zip(got[fin], np.array(mp)[fin])]
+            ) / ulp
+        worst = max(worst, float(err.max()))
+        # outside the finite range: same infinities / zeros as the correctly rounded result
+        np.testing.assert_array_equal(got[~fin].astype(dtype), rr[~fin])
+    REPORT[(name, np.dtype(dtype).name)] = worst
+    print(f"\n{name} {np.dtype(dtype).name}: max error {worst:.2f} ulp")
+    assert worst <= MAX_ULP[name], f"{name} {dtype}: {worst:.2f} ulp"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name", list(RANGES))
+def test_edge_values(name, dtype):
+    x = np.array(EDGES, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        x = x.astype(dtype)
+        ref = NP_REF[name](x.astype(np.float64)).astype(dtype)
+    got = _apply(getattr(m, name), x)
+    ok = (got == ref) | (np.isnan(got) & np.isnan(ref))
+    # finite values: within the ulp bound
+    with np.errstate(invalid="ignore"):
+        close = np.isfinite(ref) & (np.abs(got - ref) <= MAX_ULP[name] * np.spacing(np.abs(ref)))
+    assert np.all(ok | close), list(zip(x[~(ok | close)], got[~(ok | close)], ref[~(ok | close)]))
