@@ -64,7 +64,7 @@ def numba_elementwise() -> str:
     for e in table.ENTRIES:
         for fn in (e.fwd, e.deriv):
             out.append("")
-            out.append('@njit(fastmath=_FM, cache=True, error_model="numpy")')
+            out.append('@njit(fastmath=_FM, error_model="numpy", inline="always")')
             out.append(inspect.getsource(fn).rstrip())
             out.append("")
     for e in table.ENTRIES:

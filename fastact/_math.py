@@ -42,7 +42,7 @@ FASTMATH_STRICT = frozenset({"contract", "nsz"})
 FASTMATH_REDUCE = frozenset({"contract", "nsz", "reassoc"})
 
 _FM = set(FASTMATH_STRICT)
-_J = {"fastmath": _FM, "error_model": "numpy", "cache": True}
+_J = {"fastmath": _FM, "error_model": "numpy", "inline": "always"}
 
 
 def like(v, x):
@@ -163,7 +163,7 @@ def _expm1_poly_f32(r):
 def _exp_f32(x):
     xc = x if x > _F(-104.0) else _F(-104.0)
     xc = xc if xc < _F(89.0) else _F(89.0)
-    z = math.floor(xc * _LOG2E_F + _HALF_F)
+    z = np.floor(xc * _LOG2E_F + _HALF_F)
     r = (xc - z * _LN2HI_F) - z * _LN2LO_F
     p = _ONE_F + _expm1_poly_f32(r)
     y = _scale_f32(p, np.int32(z))
@@ -204,7 +204,7 @@ def _expm1_poly_f64(r):
 def _exp_f64(x):
     xc = x if x > -746.0 else -746.0
     xc = xc if xc < 710.0 else 710.0
-    z = math.floor(xc * _LOG2E_D + 0.5)
+    z = np.floor(xc * _LOG2E_D + 0.5)
     r = (xc - z * _LN2HI_D) - z * _LN2LO_D
     p = 1.0 + _expm1_poly_f64(r)
     y = _scale_f64(p, np.int64(z))
@@ -224,7 +224,7 @@ def _exp_f64(x):
 def _expm1_f32(x):
     xc = x if x > _F(-104.0) else _F(-104.0)
     xc = xc if xc < _F(89.0) else _F(89.0)
-    z = math.floor(xc * _LOG2E_F + _HALF_F)
+    z = np.floor(xc * _LOG2E_F + _HALF_F)
     r = (xc - z * _LN2HI_F) - z * _LN2LO_F
     em = _expm1_poly_f32(r)
     n = np.int32(z)
@@ -239,7 +239,7 @@ def _expm1_f32(x):
 def _expm1_f64(x):
     xc = x if x > -746.0 else -746.0
     xc = xc if xc < 710.0 else 710.0
-    z = math.floor(xc * _LOG2E_D + 0.5)
+    z = np.floor(xc * _LOG2E_D + 0.5)
     r = (xc - z * _LN2HI_D) - z * _LN2LO_D
     em = _expm1_poly_f64(r)
     n = np.int64(z)
@@ -327,7 +327,8 @@ def _tanh_f32(x):
     e = _expm1_f32(_F(-2.0) * a)
     small = -e / (_F(2.0) + e)
     large = _ONE_F - _F(2.0) / (_exp_f32(_F(2.0) * a) + _ONE_F)
-    return math.copysign(small if a < _F(0.55) else large, x)
+    t = small if a < _F(0.55) else large
+    return t if x >= _F(0.0) else -t
 
 
 @njit(**_J)
@@ -336,7 +337,8 @@ def _tanh_f64(x):
     e = _expm1_f64(-2.0 * a)
     small = -e / (2.0 + e)
     large = 1.0 - 2.0 / (_exp_f64(2.0 * a) + 1.0)
-    return math.copysign(small if a < 0.55 else large, x)
+    t = small if a < 0.55 else large
+    return t if x >= 0.0 else -t
 
 
 # --------------------------------------------------------------------------- #
@@ -437,18 +439,18 @@ def _erf_libm(x):
 _dispatch(erf, _erf_libm, _erf_libm)
 
 
-@njit(inline="always", **_J)
+@njit(**_J)
 def log(x):
     """Natural logarithm (libm)."""
     return math.log(x)
 
 
-@njit(inline="always", **_J)
+@njit(**_J)
 def isnan(x):
     return x != x
 
 
-@njit(inline="always", **_J)
+@njit(**_J)
 def isinf(x):
     return abs(x) == INF
 
