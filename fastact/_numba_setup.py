@@ -43,7 +43,14 @@ def configure() -> None:
                 continue
             tbb_path = str(cand)
             break
+    import warnings
+
     import numba
+    from numba.core.errors import NumbaIRAssumptionWarning
+
+    # Numba's pedantic IR check fires on variables that its own IR inliner renames
+    # (the math module is inlined with inline="always"); the code is correct.
+    warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
     if "NUMBA_THREADING_LAYER" not in os.environ:
         numba.config.THREADING_LAYER_PRIORITY = ["tbb", "omp", "workqueue"]

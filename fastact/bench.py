@@ -385,6 +385,14 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def describe(info: dict[str, Any]) -> str:
+    """One line naming the machine and the library versions."""
+    return (
+        f"# fastact bench on {info.get('cpu', info['processor'])}, {info['threads']} threads, "
+        f"numba {info.get('numba', '-')}, torch {info.get('torch', '-')}, numpy {info['numpy']}"
+    )
+
+
 def _progress(i: int, n: int, label: str) -> None:
     if not sys.stderr.isatty() and os.environ.get("FASTACT_PROGRESS") != "1":
         if i == n:
@@ -428,11 +436,15 @@ def run(
                 for be in backends:
                     if be == "cuda":
                         continue
-                    row[f"t_{be}"] = time_call(lambda be=be: case.run(d, be), min_time, repeat)
+                    row[f"t_{be}"] = time_call(
+                        lambda be=be, case=case, d=d: case.run(d, be), min_time, repeat
+                    )
                 if baselines and case.torch is not None:
-                    row["t_torch"] = time_call(lambda: case.torch(d), min_time, repeat)
+                    f = case.torch
+                    row["t_torch"] = time_call(lambda f=f, d=d: f(d), min_time, repeat)
                 if baselines and case.numpy is not None:
-                    row["t_numpy_user"] = time_call(lambda: case.numpy(d), min_time, repeat)
+                    f = case.numpy
+                    row["t_numpy_user"] = time_call(lambda f=f, d=d: f(d), min_time, repeat)
                 if "cuda" in backends:
                     from fastact import cuda_bench
 
@@ -529,8 +541,9 @@ def plot(rows: list[dict[str, Any]], backends: list[str], path: str) -> None:
                 ("t_cuda", "fastact cuda"),
             ]:
                 if all(key in r for r in rs) and rs:
-                    ax.plot(n, [r["bytes"] / r[key] / 1e9 for r in rs], marker="o",
-                            label=f"{label} {dt}", linestyle="--" if key == "t_stream" else "-")  # fmt: skip
+                    style = "--" if key == "t_stream" else "-"
+                    gbs = [r["bytes"] / r[key] / 1e9 for r in rs]
+                    ax.plot(n, gbs, marker="o", label=f"{label} {dt}", linestyle=style)
         ax.set_xscale("log")
         ax.set_title(op)
         ax.set_xlabel("elements")
@@ -613,8 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rows = run(ops, sizes, dtypes, backends, min_time, repeat, not a.no_baselines)
     info = machine()
-    print(f"# fastact bench on {info.get('cpu', info['processor'])}, {info['threads']} threads, "
-          f"numba {info.get('numba', '-')}, torch {info.get('torch', '-')}, numpy {info['numpy']}")  # fmt: skip
+    print(describe(info))
     print(format_table(rows, backends, a.markdown))
     print(LEGEND)
     print(f"({time.perf_counter() - t0:.1f} s)")

@@ -23,40 +23,89 @@ import numpy as np
 from numba import njit, prange
 
 from fastact import _math as _m
-from fastact._math import FASTMATH_STRICT
+from fastact._math import FASTMATH_REDUCE, FASTMATH_STRICT
 
 _FM = set(FASTMATH_STRICT)
+_FR = set(FASTMATH_REDUCE)  # reductions only: lets LLVM keep several partial sums
 NEG_INF = -math.inf
 MODE_SOFTMAX = 0
 MODE_LOG_SOFTMAX = 1
 
 
-@njit(fastmath=_FM, cache=True, error_model="numpy")
+@njit(fastmath=_FR, cache=True, error_model="numpy")
 def row_max(x, lo, hi):
-    # m = max_j x_j (NaN ignored here: it reappears through the sum)
+    # m = max_j x_j (NaN ignored here: it reappears through the sum). Sixteen
+    # running maxima so that the compare-and-select loop vectorizes.
+    acc = np.full(16, -np.inf, dtype=x.dtype)
+    n16 = lo + (hi - lo) // 16 * 16
+    for j in range(lo, n16, 16):
+        for k in range(16):
+            v = x[j + k]
+            acc[k] = v if v > acc[k] else acc[k]
     m = NEG_INF
-    for j in range(lo, hi):
+    for k in range(16):
+        if acc[k] > m:
+            m = acc[k]
+    for j in range(n16, hi):
         v = x[j]
         if v > m:
             m = v
     return m
 
 
-@njit(fastmath=_FM, cache=True, error_model="numpy")
-def row_sumexp(x, lo, hi, shift):
-    # s = sum_j exp(x_j - shift), accumulated in float64
+@njit(fastmath=_FR, cache=True, error_model="numpy")
+def row_sum64(x, lo, hi):
+    # sum_j x_j in float64
     s = 0.0
-    if hi <= lo:
-        return s
-    sh = _m.like(shift, x[lo])
     for j in range(lo, hi):
-        s += np.float64(_m.exp(x[j] - sh))
+        s += np.float64(x[j])
+    return s
+
+
+@njit(fastmath=_FR, cache=True, error_model="numpy")
+def row_dot64(a, b, lo, hi):
+    # sum_j a_j b_j in float64
+    s = 0.0
+    for j in range(lo, hi):
+        s += np.float64(a[j]) * np.float64(b[j])
     return s
 
 
 @njit(fastmath=_FM, cache=True, error_model="numpy")
-def row_write(x, out, lo, hi, shift, s, mode, zero_masked):
-    # softmax: out_j = exp(x_j - shift) / s ; log_softmax: out_j = x_j - shift - log(s)
+def row_shift_sum(x, w, has_w, shift):
+    # sum_j w_j (shift - x_j) in float64 (w_j = 1 without weights)
+    s = 0.0
+    if has_w:
+        for j in range(x.shape[0]):
+            s += w[j] * (shift - np.float64(x[j]))
+    else:
+        for j in range(x.shape[0]):
+            s += shift - np.float64(x[j])
+    return s
+
+
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def row_exp(x, buf, lo, hi, shift):
+    # buf_j = exp(x_j - shift)  (elementwise: vectorizes under strict flags)
+    if hi <= lo:
+        return
+    sh = _m.like(shift, x[lo])
+    for j in range(lo, hi):
+        buf[j] = _m.exp(x[j] - sh)
+
+
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def row_sumexp(x, buf, lo, hi, shift):
+    # s = sum_j exp(x_j - shift): the exponentials land in buf (which may be x's
+    # own row when x is not needed again), then a float64 sum of buf
+    row_exp(x, buf, lo, hi, shift)
+    return row_sum64(buf, lo, hi)
+
+
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def row_finish(x, out, lo, hi, shift, s, mode, zero_masked):
+    # out holds exp(x_j - shift):
+    # softmax: out_j *= 1 / s ; log_softmax: out_j = (x_j - shift) - log(s)
     if hi <= lo:
         return
     if mode == MODE_SOFTMAX:
@@ -65,9 +114,8 @@ def row_write(x, out, lo, hi, shift, s, mode, zero_masked):
                 out[j] = 0.0
             return
         inv = _m.like(1.0 / s, x[lo])
-        sh = _m.like(shift, x[lo])
         for j in range(lo, hi):
-            out[j] = _m.exp(x[j] - sh) * inv
+            out[j] = out[j] * inv
     else:
         if s == 0.0 and zero_masked:
             for j in range(lo, hi):
@@ -80,26 +128,42 @@ def row_write(x, out, lo, hi, shift, s, mode, zero_masked):
             out[j] = (x[j] - sh) - ls
 
 
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def softmax_shift(m):
+    # the max; 0 for an all -inf row (no -inf - -inf); +inf stays (NaN, as PyTorch)
+    return m if abs(m) < math.inf else (m if m == math.inf else 0.0)
+
+
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def lse_shift(m):
+    # logsumexp shifts +-inf maxima by 0, so +inf gives +inf (as PyTorch)
+    return m if abs(m) < math.inf else 0.0
+
+
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
-def softmax_rows(x, out, mode, zero_masked):
+def softmax_rows(x, out, buf, mode, zero_masked):
+    # buf receives the exponentials: out itself, unless out is x and x is needed
+    # again (in-place log_softmax)
     for r in prange(x.shape[0]):
         xr = x[r]
         n = xr.shape[0]
-        m = row_max(xr, 0, n)
-        sh = m if abs(m) < math.inf else (m if m == math.inf else 0.0)
-        s = row_sumexp(xr, 0, n, sh)
-        row_write(xr, out[r], 0, n, sh, s, mode, zero_masked)
+        sh = softmax_shift(row_max(xr, 0, n))
+        s = row_sumexp(xr, buf[r], 0, n, sh)
+        if mode == MODE_SOFTMAX:
+            row_finish(xr, out[r], 0, n, sh, s, mode, zero_masked)
+        else:
+            row_finish(xr, out[r], 0, n, sh, s, mode, zero_masked)
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
 def logsumexp_rows(x, out):
-    # out_r = m + log(sum_j exp(x_rj - m)); +-inf maxima shift by 0 (inf stays inf)
+    # out_r = m + log(sum_j exp(x_rj - m))
     for r in prange(x.shape[0]):
         xr = x[r]
         n = xr.shape[0]
-        m = row_max(xr, 0, n)
-        sh = m if abs(m) < math.inf else 0.0
-        s = row_sumexp(xr, 0, n, sh)
+        sh = lse_shift(row_max(xr, 0, n))
+        scratch = np.empty(n, dtype=x.dtype)
+        s = row_sumexp(xr, scratch, 0, n, sh)
         out[r] = sh + math.log(s) if s > 0.0 or s != s else NEG_INF
 
 
@@ -110,20 +174,21 @@ def _chunk_max(x, bounds, part):
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
-def _chunk_sumexp(x, bounds, shift, part):
+def _chunk_sumexp(x, buf, bounds, shift, part):
     for t in prange(part.shape[0]):
-        part[t] = row_sumexp(x, bounds[t], bounds[t + 1], shift)
+        part[t] = row_sumexp(x, buf, bounds[t], bounds[t + 1], shift)
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
-def _chunk_write(x, out, bounds, shift, s, mode, zero_masked):
+def _chunk_finish(x, out, bounds, shift, s, mode, zero_masked):
     for t in prange(bounds.shape[0] - 1):
-        row_write(x, out, bounds[t], bounds[t + 1], shift, s, mode, zero_masked)
+        row_finish(x, out, bounds[t], bounds[t + 1], shift, s, mode, zero_masked)
 
 
 @njit(cache=True, error_model="numpy")
-def softmax_split(x, out, mode, zero_masked, nchunks):
-    """Rows processed one at a time, each split into ``nchunks`` parallel chunks."""
+def softmax_split(x, out, buf, mode, zero_masked, nchunks):
+    """Rows one at a time, each split into ``nchunks`` parallel chunks (mode 2: logsumexp,
+    ``out`` of shape (rows, 1), ``buf`` one scratch row)."""
     n = x.shape[1]
     bounds = np.empty(nchunks + 1, dtype=np.int64)
     for t in range(nchunks + 1):
@@ -137,18 +202,16 @@ def softmax_split(x, out, mode, zero_masked, nchunks):
         for t in range(nchunks):
             if pm[t] > m:
                 m = pm[t]
-        if mode == 2:
-            sh = m if abs(m) < math.inf else 0.0
-        else:
-            sh = m if abs(m) < math.inf else (m if m == math.inf else 0.0)
-        _chunk_sumexp(xr, bounds, sh, ps)
+        sh = lse_shift(m) if mode == 2 else softmax_shift(m)
+        br = buf[0] if mode == 2 else buf[r]
+        _chunk_sumexp(xr, br, bounds, sh, ps)
         s = 0.0
         for t in range(nchunks):
             s += ps[t]
         if mode == 2:
             out[r, 0] = sh + math.log(s) if s > 0.0 or s != s else NEG_INF
         else:
-            _chunk_write(xr, out[r], bounds, sh, s, mode, zero_masked)
+            _chunk_finish(xr, out[r], bounds, sh, s, mode, zero_masked)
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
@@ -157,9 +220,7 @@ def softmax_backward_rows(g, y, out):
     for r in prange(y.shape[0]):
         gr = g[r]
         yr = y[r]
-        dot = 0.0
-        for j in range(yr.shape[0]):
-            dot += np.float64(gr[j]) * np.float64(yr[j])
+        dot = row_dot64(gr, yr, 0, yr.shape[0])
         if yr.shape[0] == 0:
             continue
         d = _m.like(dot, yr[0])
@@ -174,9 +235,7 @@ def log_softmax_backward_rows(g, y, out):
     for r in prange(y.shape[0]):
         gr = g[r]
         yr = y[r]
-        tot = 0.0
-        for j in range(yr.shape[0]):
-            tot += np.float64(gr[j])
+        tot = row_sum64(gr, 0, yr.shape[0])
         if yr.shape[0] == 0:
             continue
         t = _m.like(tot, yr[0])
@@ -212,35 +271,32 @@ def cross_entropy_index(
                 for j in range(C):
                     gr[j] = 0.0
             continue
-        m = row_max(xr, 0, C)
-        sh = m if abs(m) < math.inf else (m if m == math.inf else 0.0)
-        s = row_sumexp(xr, 0, C, sh)
-        ls = math.log(s)
-        # lse - x_j computed as (shift - x_j) + log(s): exact for x_j = shift
+        sh = softmax_shift(row_max(xr, 0, C))
         wt = weight[t] if has_weight else 1.0
-        li = (1.0 - eps) * wt * ((sh - np.float64(xr[t])) + ls)
+        xt = np.float64(xr[t])
+        # smoothing term before the row may be overwritten by exponentials (grad may be x)
+        shift_sum = row_shift_sum(xr, weight, has_weight, sh) if eps != 0.0 else 0.0
+        buf = grad[r] if want_grad else np.empty(C, dtype=x.dtype)
+        s = row_sumexp(xr, buf, 0, C, sh)
+        ls = math.log(s)
+        # lse - x_j = (shift - x_j) + log(s): exact for x_j = shift
+        li = (1.0 - eps) * wt * ((sh - xt) + ls)
         if eps != 0.0:
-            acc = 0.0
-            for j in range(C):
-                wj = weight[j] if has_weight else 1.0
-                acc += wj * ((sh - np.float64(xr[j])) + ls)
-            li += eps / C * acc
+            # sum_j w_j (lse - x_j) = sum_j w_j (shift - x_j) + log(s) sum_j w_j
+            li += eps / C * (shift_sum + ls * wsum)
         loss[r] = li
         if want_grad:
-            gr = grad[r]
-            a = scale * ((1.0 - eps) * wt + eps / C * wsum)
+            # buf_j = exp(x_j - shift) = s p_j
+            a_c = _m.like(scale * ((1.0 - eps) * wt + eps / C * wsum) / s, buf[0])
             b = scale * eps / C
-            # p_j = exp(x_j - shift) / s
-            sh_c = _m.like(sh, xr[0])
-            a_c = _m.like(a / s, xr[0])
             if has_weight:
                 for j in range(C):
-                    gr[j] = _m.exp(xr[j] - sh_c) * a_c - _m.like(b * weight[j], xr[0])
+                    buf[j] = buf[j] * a_c - _m.like(b * weight[j], buf[0])
             else:
-                b_c = _m.like(b, xr[0])
+                b_c = _m.like(b, buf[0])
                 for j in range(C):
-                    gr[j] = _m.exp(xr[j] - sh_c) * a_c - b_c
-            gr[t] -= _m.like(scale * (1.0 - eps) * wt, xr[0])
+                    buf[j] = buf[j] * a_c - b_c
+            buf[t] -= _m.like(scale * (1.0 - eps) * wt, buf[0])
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
@@ -255,9 +311,9 @@ def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_gr
     for r in prange(M):
         xr = x[r]
         qr = q[r]
-        m = row_max(xr, 0, C)
-        sh = m if abs(m) < math.inf else (m if m == math.inf else 0.0)
-        s = row_sumexp(xr, 0, C, sh)
+        sh = softmax_shift(row_max(xr, 0, C))
+        scratch = np.empty(C, dtype=x.dtype)
+        s = row_sumexp(xr, scratch, 0, C, sh)
         ls = math.log(s)
         li = 0.0
         wq = 0.0
@@ -269,11 +325,10 @@ def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_gr
         loss[r] = li
         if want_grad and C > 0:
             gr = grad[r]
-            sh_c = _m.like(sh, xr[0])
             for j in range(C):
                 wj = weight[j] if has_weight else 1.0
                 qj = (1.0 - eps) * np.float64(qr[j]) + eps / C
-                p = np.float64(_m.exp(xr[j] - sh_c)) / s
+                p = np.float64(scratch[j]) / s
                 gr[j] = scale * (p * wq - wj * qj)
 
 

@@ -102,17 +102,19 @@ def _split_chunks(x: np.ndarray) -> int:
 
 
 def softmax(x: np.ndarray, out: np.ndarray, mode: int, zero_masked: bool) -> None:
+    # the exponentials go to out, unless out is x and log_softmax still needs x
+    buf = np.empty_like(out) if mode == 1 and np.shares_memory(x, out) else out
     k = _split_chunks(x)
     if k:
-        _rw.softmax_split(x, out, mode, zero_masked, k)
+        _rw.softmax_split(x, out, buf, mode, zero_masked, k)
     else:
-        _rw.softmax_rows(x, out, mode, zero_masked)
+        _rw.softmax_rows(x, out, buf, mode, zero_masked)
 
 
 def logsumexp(x: np.ndarray, out: np.ndarray) -> None:
     k = _split_chunks(x)
     if k:
-        _rw.softmax_split(x, out.reshape(-1, 1), 2, False, k)
+        _rw.softmax_split(x, out.reshape(-1, 1), np.empty((1, x.shape[1]), x.dtype), 2, False, k)
     else:
         _rw.logsumexp_rows(x, out)
 
