@@ -85,7 +85,7 @@ def test_max_ulp_error(name, dtype):
                 np.array(
                     [
                         float(abs(mpmath.mpf(float(g)) - r))
-                        for g, r in zip(got[fin], np.array(mp)[fin])
+                        for g, r in zip(got[fin], np.array(mp)[fin], strict=True)
                     ]
                 )
                 / ulp

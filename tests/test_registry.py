@@ -43,3 +43,12 @@ def test_public_functions_have_docstrings():
     for name in fastact.__all__:
         obj = getattr(fastact, name)
         assert obj.__doc__, name
+
+
+@pytest.mark.parametrize("entry", table.ENTRIES, ids=lambda e: e.name)
+def test_entry_is_benchmarked(entry):
+    from fastact import bench
+
+    cases = bench.cases()
+    assert entry.name in cases and entry.name + "_backward" in cases
+    assert cases[entry.name].torch is not None, f"{entry.name} has no PyTorch baseline"
