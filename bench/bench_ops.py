@@ -9,6 +9,7 @@ there and asv skips it.
 from __future__ import annotations
 
 import numpy as np
+
 from .common import CASES, DTYPES, ELEMENTWISE, IMPLS, ROWWISE, SIZES, make_call
 
 
@@ -71,8 +72,9 @@ class SmallArrayOverhead:
     param_names = ["op"]
 
     def setup(self, op):
-        import fastact
         from fastact.kernels import numba_stream
+
+        import fastact
 
         self.x = np.linspace(-3, 3, 1000).astype(np.float32)
         self.out = np.empty_like(self.x)
