@@ -169,3 +169,20 @@ def test_multiprocessing_fork_pool():
     with ctx.Pool(2) as pool:
         res = pool.map(fastact.sigmoid, [x, x[::-1]])
     np.testing.assert_allclose(res[0], 1 / (1 + np.exp(-x)), rtol=1e-14)
+
+
+def test_auto_choice_falls_back_to_cython_without_numba():
+    if "cython" not in fastact.available_backends():
+        pytest.skip("the Cython extension is not built here")
+    code = (
+        "import numpy as np, fastact\n"
+        "from fastact import _backends\n"
+        "print(_backends.auto_cpu().NAME, fastact.available_backends())\n"
+        "print(fastact.gelu(np.array([-1.0, 2.0])).round(6).tolist())\n"
+    )
+    env = dict(os.environ, FASTACT_DISABLE="numba")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.strip().splitlines()
+    assert first.startswith("cython")
+    assert second == "[-0.158655, 1.9545]"

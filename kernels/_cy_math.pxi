@@ -1,0 +1,70 @@
+# The Cython side of fastact's math module (fastact/_math.py): the same function
+# names, over the fused type ``floating`` (float32 calls the float functions of
+# libm, vectorized through libmvec by the declarations in fa_simd.h).
+
+cdef extern from "fa_simd.h" nogil:
+    pass
+
+from libc.math cimport (
+    INFINITY, erfc, erfcf, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, tanh, tanhf,
+)
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef inline floating like(double v, floating x) noexcept nogil:
+    # the constant v in x's type
+    return <floating>v
+
+
+cdef inline floating m_exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating m_expm1(floating x) noexcept nogil:
+    if floating is float:
+        return expm1f(x)
+    else:
+        return expm1(x)
+
+
+cdef inline floating m_log1p(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+
+cdef inline floating m_tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef inline floating m_erfc(floating x) noexcept nogil:
+    if floating is float:
+        return erfcf(x)
+    else:
+        return erfc(x)
+
+
+cdef inline bint m_isnan(floating x) noexcept nogil:
+    return x != x
+
+
+cdef inline bint m_isinf(floating x) noexcept nogil:
+    if floating is float:
+        return fabsf(x) == INFINITY
+    else:
+        return fabs(x) == INFINITY
+
+
+cdef inline floating m_sigmoid(floating x) noexcept nogil:
+    # 1 / (1 + exp(-x)): exact limits 0 and 1 at -inf and +inf
+    return <floating>1.0 / (<floating>1.0 + m_exp(-x))

@@ -1,0 +1,336 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: infer_types=True, initializedcheck=False
+"""Cython (OpenMP) kernels: softmax family, losses, PReLU, RReLU, maxout.
+
+Hand-written counterparts of ``kernels/numba_rowwise.py`` and
+``kernels/numba_special.py`` with the same arguments and the same formulas (see
+there for the math). Rows are C-contiguous ``(rows, classes)`` arrays; sums
+accumulate in double; rows run in parallel with OpenMP.
+"""
+
+from cython.parallel cimport prange
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport free, malloc
+
+include "_cy_math.pxi"
+
+cdef double NEG_INF = -INFINITY
+cdef double NAN_ = float("nan")
+
+
+cdef inline double row_max(floating* x, Py_ssize_t n) noexcept nogil:
+    # max_j x_j, NaN ignored (it comes back through the sum)
+    cdef double m = NEG_INF
+    cdef Py_ssize_t j
+    for j in range(n):
+        if x[j] > m:
+            m = x[j]
+    return m
+
+
+cdef inline double softmax_shift(double m) noexcept nogil:
+    # the max; 0 for an all -inf row; +inf stays (gives NaN, as PyTorch)
+    if fabs(m) < INFINITY or m == INFINITY:
+        return m
+    return 0.0
+
+
+cdef inline double row_sumexp(floating* x, floating* buf, Py_ssize_t n, double shift) noexcept nogil:
+    # buf_j = exp(x_j - shift); returns sum_j buf_j (double)
+    cdef Py_ssize_t j
+    cdef floating sh = <floating>shift
+    cdef double s = 0.0
+    for j in range(n):
+        buf[j] = m_exp(x[j] - sh)
+    for j in range(n):
+        s += buf[j]
+    return s
+
+
+def softmax_rows(floating[:, ::1] x, floating[:, ::1] out, floating[:, ::1] buf, int mode,
+                 bint zero_masked, int nthreads):
+    cdef Py_ssize_t M = x.shape[0], C = x.shape[1], r, j
+    cdef double sh, s
+    cdef floating inv, shc, ls
+    if C == 0:
+        return
+    with nogil:
+        for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
+            sh = softmax_shift(row_max(&x[r, 0], C))
+            s = row_sumexp(&x[r, 0], &buf[r, 0], C, sh)
+            if mode == 0:
+                if s == 0.0 and zero_masked:
+                    for j in range(C):
+                        out[r, j] = 0
+                else:
+                    inv = <floating>(1.0 / s)
+                    for j in range(C):
+                        out[r, j] = buf[r, j] * inv
+            else:
+                if s == 0.0 and zero_masked:
+                    for j in range(C):
+                        out[r, j] = -INFINITY
+                else:
+                    shc = <floating>sh
+                    ls = <floating>log(s)
+                    for j in range(C):
+                        out[r, j] = (x[r, j] - shc) - ls
+
+
+def logsumexp_rows(floating[:, ::1] x, floating[::1] out, int nthreads):
+    cdef Py_ssize_t M = x.shape[0], C = x.shape[1], r, j
+    cdef double m, sh, s
+    cdef floating shc
+    with nogil:
+        for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
+            m = row_max(&x[r, 0], C) if C > 0 else NEG_INF
+            sh = m if fabs(m) < INFINITY else 0.0
+            shc = <floating>sh
+            s = 0.0
+            for j in range(C):
+                s = s + m_exp(x[r, j] - shc)
+            out[r] = sh + log(s) if (s > 0.0 or s != s) else NEG_INF
+
+
+def softmax_backward_rows(floating[:, ::1] g, floating[:, ::1] y, floating[:, ::1] out,
+                          int nthreads):
+    # grad_j = y_j (g_j - sum_k g_k y_k)
+    cdef Py_ssize_t M = y.shape[0], C = y.shape[1], r, j
+    cdef double dot
+    cdef floating d
+    with nogil:
+        for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
+            dot = 0.0
+            for j in range(C):
+                dot = dot + <double>g[r, j] * y[r, j]
+            d = <floating>dot
+            for j in range(C):
+                out[r, j] = y[r, j] * (g[r, j] - d)
+
+
+def log_softmax_backward_rows(floating[:, ::1] g, floating[:, ::1] y, floating[:, ::1] out,
+                              int nthreads):
+    # grad_j = g_j - exp(y_j) sum_k g_k
+    cdef Py_ssize_t M = y.shape[0], C = y.shape[1], r, j
+    cdef double tot
+    cdef floating t
+    with nogil:
+        for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
+            tot = 0.0
+            for j in range(C):
+                tot = tot + g[r, j]
+            t = <floating>tot
+            for j in range(C):
+                out[r, j] = g[r, j] - m_exp(y[r, j]) * t
+
+
+def cross_entropy_index(floating[:, ::1] x, long long[::1] target, double[::1] weight,
+                        bint has_weight, long long ignore_index, double eps, double scale,
+                        double[::1] loss, floating[:, ::1] grad, bint want_grad, int nthreads):
+    # see kernels/numba_rowwise.py: cross_entropy_index
+    cdef Py_ssize_t M = x.shape[0], C = x.shape[1], r, j
+    cdef long long t
+    cdef double wsum = 0.0, sh, s, ls, wt, xt, li, shift_sum, a, b
+    cdef floating* buf
+    cdef floating ac, bc
+    for j in range(C):
+        wsum += weight[j] if has_weight else 1.0
+    with nogil:
+        for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
+            t = target[r]
+            if t == ignore_index or t < 0 or t >= C:
+                loss[r] = 0.0 if t == ignore_index else NAN_
+                if want_grad:
+                    for j in range(C):
+                        grad[r, j] = 0
+                continue
+            sh = softmax_shift(row_max(&x[r, 0], C))
+            wt = weight[t] if has_weight else 1.0
+            xt = x[r, t]
+            shift_sum = 0.0
+            if eps != 0.0:
+                for j in range(C):
+                    shift_sum = shift_sum + (weight[j] if has_weight else 1.0) * (sh - x[r, j])
+            if want_grad:
+                buf = &grad[r, 0]
+            else:
+                buf = <floating*>malloc(C * sizeof(floating))
+            s = row_sumexp(&x[r, 0], buf, C, sh)
+            ls = log(s)
+            li = (1.0 - eps) * wt * ((sh - xt) + ls)
+            if eps != 0.0:
+                li = li + eps / C * (shift_sum + ls * wsum)
+            loss[r] = li
+            if want_grad:
+                a = scale * ((1.0 - eps) * wt + eps / C * wsum) / s
+                b = scale * eps / C
+                ac = <floating>a
+                for j in range(C):
+                    bc = <floating>(b * weight[j]) if has_weight else <floating>b
+                    buf[j] = buf[j] * ac - bc
+                buf[t] = buf[t] - <floating>(scale * (1.0 - eps) * wt)
+            else:
+                free(buf)
+
+
+def cross_entropy_prob(floating[:, ::1] x, floating[:, ::1] q, double[::1] weight,
+                       bint has_weight, double eps, double scale, double[::1] loss,
+                       floating[:, ::1] grad, bint want_grad, int nthreads):
+    cdef Py_ssize_t M = x.shape[0], C = x.shape[1], r, j
+    cdef double sh, s, ls, li, wq, wj, qj, p
+    cdef floating shc
+    if C == 0:
+        for r in range(M):
+            loss[r] = 0.0
+        return
+    with nogil:
+        for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
+            sh = softmax_shift(row_max(&x[r, 0], C))
+            shc = <floating>sh
+            s = 0.0
+            for j in range(C):
+                s = s + m_exp(x[r, j] - shc)
+            ls = log(s)
+            li = 0.0
+            wq = 0.0
+            for j in range(C):
+                wj = weight[j] if has_weight else 1.0
+                qj = (1.0 - eps) * q[r, j] + eps / C
+                li = li + wj * qj * ((sh - x[r, j]) + ls)
+                wq = wq + wj * qj
+            loss[r] = li
+            if want_grad:
+                for j in range(C):
+                    wj = weight[j] if has_weight else 1.0
+                    qj = (1.0 - eps) * q[r, j] + eps / C
+                    p = m_exp(x[r, j] - shc) / s
+                    grad[r, j] = <floating>(scale * (p * wq - wj * qj))
+
+
+def bce_with_logits(floating[::1] x, floating[::1] t, double[::1] w, double[::1] pw, bint has_w,
+                    bint has_pw, double scale, double[::1] loss, floating[::1] grad,
+                    bint want_grad, int nthreads):
+    # l = w ((1 - t) x + (1 + (pw - 1) t) (log1p(exp(-|x|)) + max(-x, 0)))
+    cdef Py_ssize_t n = x.shape[0], i
+    cdef double xi, ti, wi, pwi, lw, sp, e, sg
+    with nogil:
+        for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
+            xi = x[i]
+            ti = t[i]
+            wi = w[i] if has_w else 1.0
+            pwi = pw[i] if has_pw else 1.0
+            lw = 1.0 + (pwi - 1.0) * ti
+            e = exp(-fabs(xi))
+            sp = log1p(e) + (-xi if xi < 0 else 0.0)
+            loss[i] = wi * ((1.0 - ti) * xi + lw * sp)
+            if want_grad:
+                sg = 1.0 / (1.0 + e) if xi >= 0 else e / (1.0 + e)
+                grad[i] = <floating>(scale * wi * (lw * sg - pwi * ti))
+
+
+def mse(floating[::1] x, floating[::1] t, double scale, double[::1] loss, floating[::1] grad,
+        bint want_grad, int nthreads):
+    # l = (x - t)^2, dl/dx = 2 (x - t)
+    cdef Py_ssize_t n = x.shape[0], i
+    cdef double d
+    with nogil:
+        for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
+            d = <double>x[i] - <double>t[i]
+            loss[i] = d * d
+            if want_grad:
+                grad[i] = <floating>(scale * 2.0 * d)
+
+
+def prelu_fwd(floating[::1] x, floating[::1] w, floating[::1] out, Py_ssize_t C, Py_ssize_t inner,
+              int nthreads):
+    # y = x for x > 0, w[c] x otherwise, c = (i // inner) % C
+    cdef Py_ssize_t n = x.shape[0], i
+    cdef floating v
+    with nogil:
+        for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
+            v = x[i]
+            out[i] = v if v > 0 else w[(i // inner) % C] * v
+
+
+def prelu_bwd(floating[::1] g, floating[::1] x, floating[::1] w, floating[::1] gx,
+              double[:, ::1] partial, Py_ssize_t C, Py_ssize_t inner, int nthreads):
+    # gx = g for x > 0, w[c] g otherwise; partial[t, c] += g x over x <= 0 (race-free)
+    cdef Py_ssize_t n = x.shape[0], nch = partial.shape[0], t, p, e, q, c
+    cdef floating v, gv
+    with nogil:
+        for t in prange(nch, num_threads=max(nthreads, 1), schedule="static"):
+            p = t * n // nch
+            e = (t + 1) * n // nch
+            for q in range(p, e):
+                v = x[q]
+                gv = g[q]
+                c = (q // inner) % C
+                if v > 0:
+                    gx[q] = gv
+                else:
+                    gx[q] = w[c] * gv
+                    partial[t, c] += <double>gv * v
+
+
+cdef inline double uniform(uint64_t seed, uint64_t i) noexcept nogil:
+    # SplitMix64 of seed + (i + 1) * golden -> [0, 1)
+    cdef uint64_t z = seed + (i + 1) * <uint64_t>0x9E3779B97F4A7C15ULL
+    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL
+    z = z ^ (z >> 31)
+    return <double>(z >> 11) * (1.0 / 9007199254740992.0)
+
+
+def rrelu_train(floating[::1] x, floating[::1] out, floating[::1] slopes, double lower,
+                double upper, uint64_t seed, int nthreads):
+    cdef Py_ssize_t n = x.shape[0], i
+    cdef double s
+    with nogil:
+        for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
+            if x[i] >= 0:
+                s = 1.0
+            else:
+                s = lower + (upper - lower) * uniform(seed, i)
+            slopes[i] = <floating>s
+            out[i] = x[i] * slopes[i]
+
+
+def multiply(floating[::1] a, floating[::1] b, floating[::1] out, int nthreads):
+    cdef Py_ssize_t n = a.shape[0], i
+    with nogil:
+        for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
+            out[i] = a[i] * b[i]
+
+
+def maxout_fwd(floating[:, ::1] x, floating[:, ::1] out, Py_ssize_t pieces, int nthreads):
+    cdef Py_ssize_t M = out.shape[0], K = out.shape[1], m, k, p, base
+    cdef floating best, v
+    with nogil:
+        for m in prange(M, num_threads=max(nthreads, 1), schedule="static"):
+            for k in range(K):
+                base = k * pieces
+                best = x[m, base]
+                for p in range(1, pieces):
+                    v = x[m, base + p]
+                    if v > best or (v != v and best == best):
+                        best = v
+                out[m, k] = best
+
+
+def maxout_bwd(floating[:, ::1] g, floating[:, ::1] x, floating[:, ::1] gx, Py_ssize_t pieces,
+               int nthreads):
+    cdef Py_ssize_t M = g.shape[0], K = g.shape[1], m, k, p, base, arg
+    cdef floating best, v
+    with nogil:
+        for m in prange(M, num_threads=max(nthreads, 1), schedule="static"):
+            for k in range(K):
+                base = k * pieces
+                best = x[m, base]
+                arg = 0
+                for p in range(1, pieces):
+                    v = x[m, base + p]
+                    if v > best or (v != v and best == best):
+                        best = v
+                        arg = p
+                for p in range(pieces):
+                    gx[m, base + p] = g[m, k] if p == arg else 0

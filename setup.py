@@ -1,0 +1,75 @@
+"""Build the optional Cython/OpenMP extension (everything else is in pyproject.toml).
+
+Flags: ``-O3 -fno-math-errno -fopenmp`` keep IEEE semantics (no
+``-ffinite-math-only``); ``kernels/fa_simd.h`` declares SIMD variants of libm's
+functions so gcc vectorizes through glibc's libmvec. By default the code is
+tuned for the building machine (``-march=native``, as an install from source
+runs where it is built); set ``FASTACT_PORTABLE=1`` for a baseline build. If the
+compiler or OpenMP is missing the extension is skipped with a warning and
+``backend="cython"`` raises ``BackendUnavailable``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    """Never fail the install because the compiled fallback cannot be built."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001
+            self._warn(exc)
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            self._warn(exc, ext.name)
+
+    @staticmethod
+    def _warn(exc: Exception, name: str = "the Cython extension") -> None:
+        print(
+            f"WARNING: fastact could not build {name} ({exc}); the 'cython' backend "
+            "will be unavailable, numba and numpy still work.",
+            file=sys.stderr,
+        )
+
+
+def extensions() -> list[Extension]:
+    if os.environ.get("FASTACT_NO_CYTHON") == "1":
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        print("WARNING: Cython is not installed: skipping the cython backend", file=sys.stderr)
+        return []
+    # -ffp-contract=off: no FMA contraction, so results match NumPy bit for bit where they
+    # should (RReLU slopes from the same seed)
+    cflags = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fopenmp"]
+    if os.environ.get("FASTACT_PORTABLE") != "1":
+        cflags.append("-march=native")
+    common = dict(
+        include_dirs=["kernels"],
+        extra_compile_args=cflags,
+        extra_link_args=["-fopenmp"],
+        libraries=["mvec", "m"] if sys.platform.startswith("linux") else ["m"],
+    )
+    exts = [
+        Extension("fastact.kernels._cy_elementwise", ["kernels/_cy_elementwise.pyx"], **common),
+        Extension("fastact.kernels._cy_rowwise", ["kernels/_cy_rowwise.pyx"], **common),
+    ]
+    try:
+        return cythonize(exts, compiler_directives={"language_level": 3}, quiet=True)
+    except Exception as exc:  # noqa: BLE001
+        print(f"WARNING: cythonize failed ({exc}): skipping the cython backend", file=sys.stderr)
+        return []
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
