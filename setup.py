@@ -24,13 +24,13 @@ class OptionalBuildExt(build_ext):
     def run(self) -> None:
         try:
             super().run()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._warn(exc)
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._warn(exc, ext.name)
 
     @staticmethod
@@ -67,7 +67,7 @@ def extensions() -> list[Extension]:
     ]
     try:
         return cythonize(exts, compiler_directives={"language_level": 3}, quiet=True)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print(f"WARNING: cythonize failed ({exc}): skipping the cython backend", file=sys.stderr)
         return []
 

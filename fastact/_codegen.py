@@ -168,7 +168,8 @@ def cython_elementwise() -> str:
         n = e.name
         out += [
             "",
-            f"def {n}_fwd_k(floating[::1] x, floating[::1] out, floating a, floating b, int nthreads):",
+            f"def {n}_fwd_k(floating[::1] x, floating[::1] out, floating a, floating b, "
+            "int nthreads):",
             f"    # y = {e.formula}",
             "    cdef Py_ssize_t i, n = x.shape[0]",
             "    with nogil:",

@@ -631,11 +631,8 @@ ENTRIES: tuple[Elementwise, ...] = (
         params=(
             Param("approximate", "none", "'none' (erf) or 'tanh'", {"none": 0.0, "tanh": 1.0}),
         ),
-        tol={
-            "float64": (1e-12, 1e-300),
-            "float32": (2e-5, 1e-37),
-            "float16": (1e-3, 6e-8),
-        },  # x^3 in u
+        # float32: the tanh form's u = sqrt(2/pi) (x + 0.044715 x^3) is ill-conditioned in the tail
+        tol={"float64": (1e-12, 1e-300), "float32": (2e-5, 1e-37), "float16": (1e-3, 6e-8)},
     ),
     Elementwise(
         "mish",
