@@ -25,7 +25,14 @@ _F16 = np.dtype(np.float16)
 
 
 def is_device_array(x: Any) -> bool:
-    return hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray)
+    """A GPU array: ``__cuda_array_interface__`` or a Numba device array (also simulated)."""
+    if isinstance(x, np.ndarray):
+        return False
+    if hasattr(x, "__cuda_array_interface__"):
+        return True
+    return type(x).__module__.startswith(("numba.cuda", "numba_cuda")) and hasattr(
+        x, "copy_to_host"
+    )
 
 
 def resolve(backend: str | None, first: Any) -> ModuleType:

@@ -479,7 +479,9 @@ def table_rows(
     if has_torch:
         head.append("vs PyTorch")
     if has_cuda:
-        head += ["cuda ms", "CPU/CUDA"]
+        head += ["cuda ms", "cuda % copy", "CPU/CUDA"]
+        if any("t_torch_cuda" in r for r in rows):
+            head.append("vs torch CUDA")
     out = []
     for r in rows:
         t = r[f"t_{main}"]
@@ -493,7 +495,13 @@ def table_rows(
             line.append(f"{r['t_torch'] / t:.2f}x" if "t_torch" in r else "-")
         if has_cuda:
             tc = r.get("t_cuda")
-            line += [_fmt_t(tc), f"{t / tc:.1f}x"] if tc else ["-", "-"]
+            if tc:
+                line += [_fmt_t(tc), f"{100 * r['t_cuda_copy'] / tc:.0f}%", f"{t / tc:.1f}x"]
+            else:
+                line += ["-", "-", "-"]
+            if "vs torch CUDA" in head:
+                tt = r.get("t_torch_cuda")
+                line.append(f"{tt / tc:.2f}x" if tt and tc else "-")
         out.append(line)
     return head, out
 
@@ -617,6 +625,8 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(f"backend {b!r} is not available here (available: {', '.join(avail)})")
     else:
         backends = [b for b in avail if b != "numpy"] or ["numpy"]
+        if "cuda" in backends and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+            backends.remove("cuda")  # the simulator is for tests, not for timings
     if a.threads:
         fastact.set_num_threads(a.threads)
     global CLASSES

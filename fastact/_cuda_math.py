@@ -1,0 +1,64 @@
+"""Device-side math for the CUDA kernels (the GPU twin of :mod:`fastact._math`).
+
+The same names as the CPU math module, so that the table's scalar functions
+compile unchanged for the GPU: here ``math.exp`` and friends lower to libdevice
+(``__nv_expf``...), which is what a GPU kernel should call. ``like`` is the
+math module's overload (registered for every target).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import config, cuda
+
+from fastact._math import like
+
+INF = math.inf
+#: Under the simulator device functions run as Python: NumPy's ufuncs give IEEE
+#: results (inf, NaN) where ``math`` would raise OverflowError / ValueError.
+_M = np if config.ENABLE_CUDASIM else math
+
+__all__ = ["INF", "erfc", "exp", "expm1", "isinf", "isnan", "like", "log1p", "sigmoid", "tanh"]
+
+
+@cuda.jit(device=True)
+def exp(x):
+    return _M.exp(x)
+
+
+@cuda.jit(device=True)
+def expm1(x):
+    return _M.expm1(x)
+
+
+@cuda.jit(device=True)
+def log1p(x):
+    return _M.log1p(x)
+
+
+@cuda.jit(device=True)
+def tanh(x):
+    return _M.tanh(x)
+
+
+@cuda.jit(device=True)
+def erfc(x):
+    return math.erfc(x)  # never overflows
+
+
+@cuda.jit(device=True)
+def isnan(x):
+    return x != x
+
+
+@cuda.jit(device=True)
+def isinf(x):
+    return abs(x) == INF
+
+
+@cuda.jit(device=True)
+def sigmoid(x):
+    # 1 / (1 + exp(-x)): exact limits 0 and 1 at -inf and +inf
+    return like(1.0, x) / (like(1.0, x) + _M.exp(-x))

@@ -1,0 +1,411 @@
+"""The CUDA backend: Numba CUDA kernels on CuPy arrays, PyTorch CUDA tensors and
+Numba device arrays (anything with ``__cuda_array_interface__``).
+
+Results have the input's array type, device and stream (kernels are launched on
+the library's current stream: ``torch.cuda.current_stream()``,
+``cupy.cuda.get_current_stream()``, Numba's default stream). A NumPy array with
+``backend="cuda"`` is copied to the device and the result back. float16 (and
+bfloat16 for PyTorch) is converted to float32 by the array library, computed,
+and converted back. Under ``NUMBA_ENABLE_CUDASIM=1`` everything runs in Numba's
+simulator (small sizes only), which is how CI tests it.
+
+Not on the GPU yet (``NotImplementedError``): prelu, rrelu training, maxout,
+probability targets in cross_entropy, BCE and MSE.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from fastact import table
+
+try:
+    from numba import config as _nbconfig
+    from numba import cuda
+except ImportError as exc:  # pragma: no cover - numba-cuda missing
+    raise ImportError(f"numba-cuda is not installed (pip install 'fastact[cuda]'): {exc}") from exc
+
+from fastact.kernels import cuda_elementwise as _ew  # noqa: E402
+from fastact.kernels import cuda_rowwise as _rw  # noqa: E402
+
+NAME = "cuda"
+DEVICE = True
+SIM = bool(_nbconfig.ENABLE_CUDASIM)
+THREADS = 32 if SIM else 256
+ILP = 4  # elements per thread per grid-stride sweep
+
+
+def check_available() -> None:
+    if not cuda.is_available():
+        raise RuntimeError(
+            "no CUDA GPU or driver found (set NUMBA_ENABLE_CUDASIM=1 for the simulator)"
+        )
+
+
+def device_name() -> str:
+    if SIM:
+        return "CUDA simulator"
+    return (
+        cuda.get_current_device().name.decode()
+        if isinstance(cuda.get_current_device().name, bytes)
+        else str(cuda.get_current_device().name)
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Array interop                                                               #
+# --------------------------------------------------------------------------- #
+
+
+def _kind(a: Any) -> str:
+    mod = type(a).__module__.split(".")[0]
+    if isinstance(a, np.ndarray):
+        return "numpy"
+    if mod == "torch":
+        return "torch"
+    if mod == "cupy":
+        return "cupy"
+    if hasattr(a, "__cuda_array_interface__") or hasattr(a, "copy_to_host"):
+        return "numba"
+    return "numpy"
+
+
+def _stream(a: Any, kind: str):  # type: ignore[no-untyped-def]
+    if SIM:
+        return 0
+    if kind == "torch":
+        import torch
+
+        return cuda.external_stream(torch.cuda.current_stream(a.device).cuda_stream)
+    if kind == "cupy":
+        import cupy
+
+        return cuda.external_stream(cupy.cuda.get_current_stream().ptr)
+    return 0
+
+
+_F = {"float32": np.float32, "float64": np.float64}
+
+
+class _Arr:
+    """An input as a contiguous device array in a compute dtype, and how to give results back."""
+
+    def __init__(self, a: Any, name: str = "x") -> None:
+        self.kind = _kind(a)
+        self.orig = a
+        if self.kind == "numpy":
+            host = np.asarray(a)
+            _check_dtype(str(host.dtype), name)
+            self.dtype = str(host.dtype)
+            self.cdtype = "float32" if self.dtype == "float16" else self.dtype
+            self.shape = host.shape
+            self.dev = cuda.to_device(np.ascontiguousarray(host, dtype=self.cdtype))
+            self.kind = "numpy"
+            self.stream = 0
+            return
+        if self.kind == "torch":
+            self.dtype = str(a.dtype).replace("torch.", "")
+            _check_dtype(self.dtype, name, bf16=True)
+            self.cdtype = "float32" if self.dtype in ("float16", "bfloat16") else self.dtype
+            t = a.detach()
+            if self.cdtype != self.dtype:
+                t = t.float()
+            t = t.contiguous()
+            self.keep = t
+            self.shape = tuple(t.shape)
+            self.dev = cuda.as_cuda_array(t)
+        elif self.kind == "cupy":
+            import cupy
+
+            self.dtype = str(a.dtype)
+            _check_dtype(self.dtype, name)
+            self.cdtype = "float32" if self.dtype == "float16" else self.dtype
+            c = cupy.ascontiguousarray(a, dtype=self.cdtype)
+            self.keep = c
+            self.shape = tuple(c.shape)
+            self.dev = cuda.as_cuda_array(c)
+        else:
+            dev = a if hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)
+            self.dtype = str(dev.dtype)
+            _check_dtype(self.dtype, name)
+            self.cdtype = "float32" if self.dtype == "float16" else self.dtype
+            self.shape = tuple(int(s) for s in dev.shape)
+            if self.cdtype != self.dtype or not dev.is_c_contiguous():
+                dev = cuda.to_device(np.ascontiguousarray(dev.copy_to_host(), dtype=self.cdtype))
+            self.dev = dev
+        self.stream = _stream(a, self.kind)
+
+    def empty(self, shape: tuple, cdtype: str | None = None):  # type: ignore[no-untyped-def]
+        """A device array for a result (in the compute dtype)."""
+        dt = cdtype or self.cdtype
+        if self.kind == "torch":
+            import torch
+
+            t = torch.empty(shape, dtype=getattr(torch, dt), device=self.orig.device)
+            return t, cuda.as_cuda_array(t) if t.numel() else cuda.device_array(shape, dt)
+        if self.kind == "cupy":
+            import cupy
+
+            c = cupy.empty(shape, dtype=dt)
+            return c, cuda.as_cuda_array(c)
+        d = cuda.device_array(shape, dtype=dt)
+        return d, d
+
+    def give_back(self, res: Any, res_dev: Any, out: Any) -> Any:
+        """The result in the input's array type and dtype (into ``out`` if given)."""
+        if self.kind == "numpy":
+            host = res_dev.copy_to_host().astype(self.dtype, copy=False)
+            if out is not None:
+                out[...] = host
+                return out
+            return host
+        if self.kind == "torch":
+            import torch
+
+            r = res if self.cdtype == self.dtype else res.to(getattr(torch, self.dtype))
+            if out is not None:
+                out.copy_(r)
+                return out
+            return r
+        if self.kind == "cupy":
+            r = res if self.cdtype == self.dtype else res.astype(self.dtype)
+            if out is not None:
+                out[...] = r
+                return out
+            return r
+        if self.cdtype != self.dtype:
+            r = cuda.to_device(res_dev.copy_to_host().astype(self.dtype))
+        else:
+            r = res_dev
+        if out is not None:
+            out.copy_to_device(r)
+            return out
+        return r
+
+
+def _check_dtype(dt: str, name: str, bf16: bool = False) -> None:
+    ok = ("float16", "float32", "float64") + (("bfloat16",) if bf16 else ())
+    if dt not in ok:
+        raise TypeError(f"{name} has dtype {dt}; fastact supports {', '.join(ok)} arrays")
+
+
+def _check_out(out: Any, shape: tuple, dtype: str) -> None:
+    if out is None:
+        return
+    oshape = tuple(out.shape)
+    odt = str(getattr(out, "dtype", "")).replace("torch.", "")
+    if oshape != tuple(shape) or odt != dtype:
+        raise ValueError(
+            f"out has shape {oshape} and dtype {odt}; the result needs shape {tuple(shape)} "
+            f"and dtype {dtype}"
+        )
+
+
+def _row_grid(rows: int) -> int:
+    """Blocks for the one-block-per-row kernels (rows beyond the grid loop)."""
+    return max(1, min(rows, 2 if SIM else 65535 * 4))
+
+
+def _grid(n: int) -> int:
+    if SIM:
+        return max(1, min(math.ceil(n / THREADS), 4))
+    return max(1, min(math.ceil(n / (THREADS * ILP)), 65535 * 32))
+
+
+# --------------------------------------------------------------------------- #
+# Elementwise                                                                 #
+# --------------------------------------------------------------------------- #
+
+
+def _scalars(cdtype: str, a: float, b: float):  # type: ignore[no-untyped-def]
+    t = _F[cdtype]
+    return t(a), t(b)
+
+
+def elementwise_forward(name: str, x: Any, a: float, b: float, out: Any) -> Any:
+    X = _Arr(x)
+    _check_out(out, X.shape, X.dtype)
+    res, rd = X.empty(X.shape)
+    n = int(np.prod(X.shape))
+    if n:
+        ca, cb = _scalars(X.cdtype, a, b)
+        _ew.FWD[name][_grid(n), THREADS, X.stream](X.dev.reshape(n), rd.reshape(n), ca, cb)
+    return X.give_back(res, rd, out)
+
+
+def elementwise_backward(name: str, g: Any, x: Any, a: float, b: float, out: Any) -> Any:
+    X = _Arr(x)
+    G = _Arr(g, "grad_output")
+    if G.shape != X.shape:
+        raise ValueError(
+            f"grad_output has shape {G.shape} but x has shape {X.shape}; they must match"
+        )
+    if G.cdtype != X.cdtype:
+        raise TypeError(
+            f"grad_output ({G.dtype}) and x ({X.dtype}) must have the same dtype on GPU"
+        )
+    _check_out(out, X.shape, X.dtype)
+    res, rd = X.empty(X.shape)
+    n = int(np.prod(X.shape))
+    if n:
+        ca, cb = _scalars(X.cdtype, a, b)
+        k = _ew.BWD[name][_grid(n), THREADS, X.stream]
+        k(G.dev.reshape(n), X.dev.reshape(n), rd.reshape(n), ca, cb)
+    return X.give_back(res, rd, out)
+
+
+# --------------------------------------------------------------------------- #
+# Row-wise                                                                    #
+# --------------------------------------------------------------------------- #
+
+
+def _rows(A: _Arr, axis: int) -> tuple[Any, int, tuple]:
+    """A 2-d (rows, classes) device view with ``axis`` last, moving data if needed."""
+    nd = len(A.shape)
+    if not -nd <= axis < nd:
+        raise np.exceptions.AxisError(axis, nd)
+    ax = axis % nd
+    if ax != nd - 1:
+        host = np.moveaxis(A.dev.copy_to_host(), ax, -1)
+        moved = host.shape
+        d = cuda.to_device(np.ascontiguousarray(host))
+    else:
+        moved = A.shape
+        d = A.dev
+    C = moved[-1]
+    M = int(np.prod(moved[:-1]))
+    return d.reshape(M, C), ax, moved
+
+
+def _unrows(A: _Arr, r2: Any, ax: int, moved: tuple) -> tuple[Any, Any]:
+    nd = len(A.shape)
+    if ax == nd - 1:
+        res, rd = A.empty(A.shape)
+        rd.reshape(r2.shape).copy_to_device(r2)
+        return res, rd
+    host = np.moveaxis(r2.copy_to_host().reshape(moved), -1, ax)
+    res, rd = A.empty(A.shape)
+    rd.copy_to_device(np.ascontiguousarray(host))
+    return res, rd
+
+
+def softmax(x: Any, axis: int, mode: int, zero_masked: bool, out: Any) -> Any:
+    X = _Arr(x)
+    _check_out(out, X.shape, X.dtype)
+    x2, ax, moved = _rows(X, axis)
+    o2 = cuda.device_array(x2.shape, dtype=X.cdtype)
+    if x2.size:
+        _rw.softmax_rows[_row_grid(x2.shape[0]), _rw.BLOCK, X.stream](x2, o2, mode, zero_masked)
+    res, rd = _unrows(X, o2, ax, moved)
+    return X.give_back(res, rd, out)
+
+
+def logsumexp(x: Any, axis: int, keepdims: bool, out: Any) -> Any:
+    X = _Arr(x)
+    x2, ax, moved = _rows(X, axis)
+    rshape = X.shape[:ax] + X.shape[ax + 1 :]
+    kshape = X.shape[:ax] + (1,) + X.shape[ax + 1 :]
+    shape = kshape if keepdims else rshape
+    _check_out(out, shape, X.dtype)
+    res, rd = X.empty(shape)
+    r1 = rd.reshape(x2.shape[0]) if x2.shape[0] else rd
+    if x2.shape[0]:
+        _rw.logsumexp_rows[_row_grid(x2.shape[0]), _rw.BLOCK, X.stream](x2, r1)
+    return X.give_back(res, rd, out)
+
+
+def softmax_backward(g: Any, y: Any, axis: int, log: bool, out: Any) -> Any:
+    Y = _Arr(y, "y")
+    G = _Arr(g, "grad_output")
+    if G.shape != Y.shape:
+        raise ValueError(
+            f"grad_output has shape {G.shape} but y has shape {Y.shape}; they must match"
+        )
+    _check_out(out, Y.shape, Y.dtype)
+    y2, ax, moved = _rows(Y, axis)
+    g2, _, _ = _rows(G, axis)
+    o2 = cuda.device_array(y2.shape, dtype=Y.cdtype)
+    if y2.size:
+        _rw.softmax_backward_rows[_row_grid(y2.shape[0]), _rw.BLOCK, Y.stream](g2, y2, o2, log)
+    res, rd = _unrows(Y, o2, ax, moved)
+    return Y.give_back(res, rd, out)
+
+
+def cross_entropy(logits, target, axis, weight, ignore_index, label_smoothing, reduction,  # type: ignore[no-untyped-def]
+                  return_grad, grad_out, out):  # fmt: skip
+    X = _Arr(logits, "logits")
+    x2, ax, moved = _rows(X, axis)
+    M, C = x2.shape
+    tkind = _kind(target)
+    T = target if tkind != "numpy" else np.asarray(target)
+    if tkind == "numpy":
+        t_host = np.asarray(T)
+        if t_host.dtype.kind not in "iu":
+            raise NotImplementedError("probability targets on the GPU are not implemented yet")
+        td = cuda.to_device(np.ascontiguousarray(t_host, dtype=np.int64).reshape(-1))
+        tshape = t_host.shape
+    else:
+        td = (
+            T
+            if hasattr(T, "copy_to_host")
+            else cuda.as_cuda_array(T.long() if tkind == "torch" else T)
+        )
+        if td.dtype.kind not in "iu":
+            raise NotImplementedError("probability targets on the GPU are not implemented yet")
+        tshape = tuple(int(s) for s in td.shape)
+        td = td.reshape(-1)
+        if td.dtype != np.int64:
+            td = cuda.to_device(td.copy_to_host().astype(np.int64))
+    rshape = moved[:-1]
+    if tuple(tshape) != tuple(rshape):
+        raise ValueError(f"target has shape {tuple(tshape)}; it needs {tuple(rshape)}")
+    eps = float(label_smoothing)
+    if weight is not None:
+        w_host = np.ascontiguousarray(np.asarray(weight, dtype=np.float64))
+        if w_host.shape != (C,):
+            raise ValueError(f"weight has shape {w_host.shape}; it needs ({C},)")
+        wd = cuda.to_device(w_host)
+        wsum = float(w_host.sum())
+    else:
+        wd = cuda.to_device(np.zeros(1))
+        wsum = float(C)
+    wtot = cuda.device_array(1, dtype=np.float64)
+    st = X.stream
+    _rw.target_weight_sum[1, _rw.BLOCK, st](td, wd, weight is not None, int(ignore_index), C, wtot)
+    loss = cuda.device_array(max(M, 1), dtype=np.float64)
+    grad = cuda.device_array((M, C) if return_grad else (1, 1), dtype=X.cdtype)
+    bad = cuda.to_device(np.zeros(1, dtype=np.int64))
+    if M:
+        _rw.cross_entropy_index[_row_grid(M), _rw.BLOCK, st](
+            x2, td, wd, weight is not None, int(ignore_index), eps, wsum, reduction == "mean",
+            wtot, loss, grad, bool(return_grad), bad,
+        )  # fmt: skip
+    if bad.copy_to_host()[0]:  # one 8-byte read: raise on the host, never read out of bounds
+        th = td.copy_to_host()
+        v = th[(th != ignore_index) & ((th < 0) | (th >= C))][0]
+        raise IndexError(
+            f"target {v} is out of bounds for {C} classes (ignore_index={ignore_index})"
+        )
+    if reduction == "none":
+        lres, ld = X.empty(rshape, "float64")
+        if M:
+            ld.reshape(M).copy_to_device(loss[:M])
+        L = _Arr.__new__(_Arr)
+        L.__dict__.update(X.__dict__)
+        L.cdtype = "float64"
+        lossv = L.give_back(lres, ld, out)
+    else:
+        tot = cuda.device_array(1, dtype=np.float64)
+        _rw.sum_rows_1d[1, _rw.BLOCK, st](loss[:M] if M else loss[:0], tot)
+        host_tot = tot.copy_to_host()[0]
+        denom = wtot.copy_to_host()[0] if reduction == "mean" else 1.0
+        with np.errstate(all="ignore"):
+            val = np.float64(host_tot) / denom
+        lossv = np.asarray(val, dtype=X.dtype if X.dtype != "bfloat16" else "float32")[()]
+    if not return_grad:
+        return lossv
+    gres, gd = _unrows(X, grad, ax, moved)
+    return lossv, X.give_back(gres, gd, grad_out)

@@ -1,0 +1,275 @@
+"""Numba CUDA kernels for softmax, log-softmax, log-sum-exp, their backward
+passes and the fused cross-entropy.
+
+One block per row (rows in a grid-stride loop), ``BLOCK`` threads striding over
+the classes; block reductions use warp shuffles on real hardware and a
+shared-memory tree under the CUDA simulator (which has no shuffles). Per-thread
+partial sums are float64. The same math as ``kernels/numba_rowwise.py``:
+
+    s = sum_j exp(x_j - m),   softmax_j = exp(x_j - m) / s,
+    log_softmax_j = (x_j - m) - log(s),   logsumexp = m + log(s)
+"""
+
+import math
+
+from numba import config, cuda, float64
+
+from fastact import _cuda_math as _m
+
+SIM = bool(config.ENABLE_CUDASIM)
+#: threads per block (a power of two); small under the simulator, where each
+#: thread is a Python thread
+BLOCK = 8 if SIM else 256
+WARPS = max(1, BLOCK // 32)
+USE_SHUFFLE = not SIM
+FULL_MASK = 0xFFFFFFFF
+NEG_INF = -math.inf
+
+
+@cuda.jit(device=True)
+def _warp_max(v):
+    off = 16
+    while off > 0:
+        o = cuda.shfl_down_sync(FULL_MASK, v, off)
+        v = o if o > v else v
+        off //= 2
+    return v
+
+
+@cuda.jit(device=True)
+def _warp_sum(v):
+    off = 16
+    while off > 0:
+        v += cuda.shfl_down_sync(FULL_MASK, v, off)
+        off //= 2
+    return v
+
+
+@cuda.jit(device=True)
+def block_max(v, smem):
+    """Max of ``v`` over the block, returned to every thread."""
+    tid = cuda.threadIdx.x
+    if USE_SHUFFLE:
+        v = _warp_max(v)
+        if tid % 32 == 0:
+            smem[tid // 32] = v
+        cuda.syncthreads()
+        if tid < 32:
+            v = smem[tid] if tid < WARPS else NEG_INF
+            v = _warp_max(v)
+            if tid == 0:
+                smem[0] = v
+    else:
+        smem[tid] = v
+        cuda.syncthreads()
+        s = BLOCK // 2
+        while s > 0:
+            if tid < s and smem[tid + s] > smem[tid]:
+                smem[tid] = smem[tid + s]
+            cuda.syncthreads()
+            s //= 2
+    cuda.syncthreads()
+    r = smem[0]
+    cuda.syncthreads()
+    return r
+
+
+@cuda.jit(device=True)
+def block_sum(v, smem):
+    """Sum of ``v`` (float64) over the block, returned to every thread."""
+    tid = cuda.threadIdx.x
+    if USE_SHUFFLE:
+        v = _warp_sum(v)
+        if tid % 32 == 0:
+            smem[tid // 32] = v
+        cuda.syncthreads()
+        if tid < 32:
+            v = smem[tid] if tid < WARPS else 0.0
+            v = _warp_sum(v)
+            if tid == 0:
+                smem[0] = v
+    else:
+        smem[tid] = v
+        cuda.syncthreads()
+        s = BLOCK // 2
+        while s > 0:
+            if tid < s:
+                smem[tid] += smem[tid + s]
+            cuda.syncthreads()
+            s //= 2
+    cuda.syncthreads()
+    r = smem[0]
+    cuda.syncthreads()
+    return r
+
+
+@cuda.jit(device=True)
+def _log(s):
+    # log(s) for s >= 0 (and NaN), -inf at 0 (the simulator's math.log would raise)
+    if s > 0.0:
+        return math.log(s)
+    return NEG_INF if s == 0.0 else s
+
+
+@cuda.jit(device=True)
+def _row_max_sum(x, row, smem, lse_mode):
+    """(shift, s) for one row: the shifted max and sum_j exp(x_j - shift)."""
+    tid = cuda.threadIdx.x
+    C = x.shape[1]
+    m = NEG_INF
+    for j in range(tid, C, BLOCK):
+        v = float64(x[row, j])
+        if v > m:
+            m = v
+    m = block_max(m, smem)
+    if abs(m) < math.inf:
+        sh = m
+    elif m == math.inf and not lse_mode:
+        sh = m  # +inf gives NaN, as PyTorch's softmax
+    else:
+        sh = 0.0
+    s = 0.0
+    for j in range(tid, C, BLOCK):
+        v = x[row, j]
+        s += float64(_m.exp(v - _m.like(sh, v)))
+    s = block_sum(s, smem)
+    return sh, s
+
+
+@cuda.jit
+def softmax_rows(x, out, mode, zero_masked):
+    # mode 0: softmax, 1: log_softmax
+    smem = cuda.shared.array(BLOCK, float64)
+    tid = cuda.threadIdx.x
+    C = x.shape[1]
+    for row in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
+        sh, s = _row_max_sum(x, row, smem, False)
+        if mode == 0:
+            if s == 0.0 and zero_masked:
+                for j in range(tid, C, BLOCK):
+                    out[row, j] = 0.0
+            else:
+                inv = 1.0 / s if s != 0.0 else math.nan
+                for j in range(tid, C, BLOCK):
+                    e = _m.exp(x[row, j] - _m.like(sh, x[row, j]))
+                    out[row, j] = e * _m.like(inv, e)
+        else:
+            if s == 0.0 and zero_masked:
+                for j in range(tid, C, BLOCK):
+                    out[row, j] = NEG_INF
+            else:
+                ls = _log(s)
+                for j in range(tid, C, BLOCK):
+                    v = x[row, j]
+                    out[row, j] = (v - _m.like(sh, v)) - _m.like(ls, v)
+
+
+@cuda.jit
+def logsumexp_rows(x, out):
+    smem = cuda.shared.array(BLOCK, float64)
+    for row in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
+        sh, s = _row_max_sum(x, row, smem, True)
+        if cuda.threadIdx.x == 0:
+            out[row] = sh + _log(s)
+
+
+@cuda.jit
+def softmax_backward_rows(g, y, out, log):
+    # softmax: grad_j = y_j (g_j - sum_k g_k y_k); log_softmax: grad_j = g_j - exp(y_j) sum_k g_k
+    smem = cuda.shared.array(BLOCK, float64)
+    tid = cuda.threadIdx.x
+    C = y.shape[1]
+    for row in range(cuda.blockIdx.x, y.shape[0], cuda.gridDim.x):
+        acc = 0.0
+        for j in range(tid, C, BLOCK):
+            acc += float64(g[row, j]) * (1.0 if log else float64(y[row, j]))
+        acc = block_sum(acc, smem)
+        for j in range(tid, C, BLOCK):
+            gv = g[row, j]
+            yv = y[row, j]
+            d = _m.like(acc, yv)
+            if log:
+                out[row, j] = gv - _m.exp(yv) * d
+            else:
+                out[row, j] = yv * (gv - d)
+
+
+@cuda.jit
+def target_weight_sum(target, weight, has_weight, ignore_index, C, out):
+    # out[0] = sum of the valid targets' weights (count without weights); one block
+    smem = cuda.shared.array(BLOCK, float64)
+    acc = 0.0
+    for r in range(cuda.threadIdx.x, target.shape[0], BLOCK):
+        t = target[r]
+        if t != ignore_index and t >= 0 and t < C:
+            acc += weight[t] if has_weight else 1.0
+    acc = block_sum(acc, smem)
+    if cuda.threadIdx.x == 0:
+        out[0] = acc
+
+
+@cuda.jit
+def cross_entropy_index(
+    x, target, weight, has_weight, ignore_index, eps, wsum, mean, wtot, loss, grad, want_grad, bad
+):
+    """Fused forward + backward per row (see kernels/numba_rowwise.py for the math).
+
+    ``scale`` is 1 / wtot[0] for the mean (computed on the device, no host round
+    trip). A target outside [0, C) that is not ignore_index is never read: its
+    row gets NaN, zero gradient, and ``bad[0]`` records the value + 1 for the host.
+    """
+    smem = cuda.shared.array(BLOCK, float64)
+    tid = cuda.threadIdx.x
+    C = x.shape[1]
+    scale = 1.0
+    if mean:
+        scale = 1.0 / wtot[0] if wtot[0] != 0.0 else 0.0
+    for row in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
+        t = target[row]
+        if t == ignore_index or t < 0 or t >= C:
+            if tid == 0:
+                loss[row] = 0.0 if t == ignore_index else math.nan
+                if t != ignore_index:
+                    cuda.atomic.max(bad, 0, 1)
+            if want_grad:
+                for j in range(tid, C, BLOCK):
+                    grad[row, j] = 0.0
+            continue
+        sh, s = _row_max_sum(x, row, smem, False)
+        ls = _log(s)
+        wt = weight[t] if has_weight else 1.0
+        xt = float64(x[row, t])
+        shift_sum = 0.0
+        if eps != 0.0:
+            for j in range(tid, C, BLOCK):
+                shift_sum += (weight[j] if has_weight else 1.0) * (sh - float64(x[row, j]))
+            shift_sum = block_sum(shift_sum, smem)
+        if tid == 0:
+            li = (1.0 - eps) * wt * ((sh - xt) + ls)
+            if eps != 0.0:
+                li += eps / C * (shift_sum + ls * wsum)
+            loss[row] = li
+        cuda.syncthreads()
+        if want_grad:
+            a = scale * ((1.0 - eps) * wt + eps / C * wsum) / s if s != 0.0 else math.nan
+            b = scale * eps / C
+            for j in range(tid, C, BLOCK):
+                v = x[row, j]
+                e = _m.exp(v - _m.like(sh, v))
+                bj = b * weight[j] if has_weight else b
+                gj = e * _m.like(a, v) - _m.like(bj, v)
+                if j == t:
+                    gj -= _m.like(scale * (1.0 - eps) * wt, v)
+                grad[row, j] = gj
+
+
+@cuda.jit
+def sum_rows_1d(v, out):
+    # out[0] = sum(v) (float64), one block
+    smem = cuda.shared.array(BLOCK, float64)
+    acc = 0.0
+    for i in range(cuda.threadIdx.x, v.shape[0], BLOCK):
+        acc += v[i]
+    acc = block_sum(acc, smem)
+    if cuda.threadIdx.x == 0:
+        out[0] = acc

@@ -1,0 +1,189 @@
+"""The CUDA backend, in Numba's CUDA simulator (tiny sizes) unless FASTACT_CUDA_HW=1.
+
+References are independent: the table's float64 NumPy formulas, SciPy and PyTorch
+(on the CPU). ``test_kernels_compile_for_sm90`` compiles every kernel to PTX for a
+real GPU (warp-shuffle path included) where the NVVM toolchain is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from util import assert_close
+
+import fastact
+from fastact import table
+
+if "cuda" not in fastact.available_backends():
+    pytest.skip("no CUDA backend (numba-cuda missing)", allow_module_level=True)
+
+from numba import cuda  # noqa: E402
+
+torch = pytest.importorskip("torch")
+special = pytest.importorskip("scipy.special")
+
+SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e4, -1e4, 20.0, -20.0, 3.0, -3.0, 1.0]
+
+
+def _x(dtype, n=61, seed=0):
+    rng = np.random.default_rng(seed)
+    v = np.concatenate([SPECIALS, rng.normal(0, 3, n - len(SPECIALS))])
+    return v.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64], ids=str)
+@pytest.mark.parametrize("entry", table.ENTRIES, ids=lambda e: e.name)
+def test_elementwise_on_device_arrays(entry, dtype):
+    x = _x(dtype)
+    a, b = entry.encode(())
+    g = np.linspace(-2, 2, x.size).astype(dtype)
+    rtol, atol = entry.tol[np.dtype(dtype).name]
+    rtol, atol = max(rtol, 2e-6 if dtype == np.float32 else rtol), max(atol, 1e-30)
+    with np.errstate(all="ignore"):
+        ref = entry.ref(x.astype(np.float64), a, b).astype(dtype)
+        dref = (g.astype(np.float64) * entry.ref_deriv(x.astype(np.float64), a, b)).astype(dtype)
+    if dtype == np.float16:  # numpy in, numpy out through the device
+        y = getattr(fastact, entry.name)(x, backend="cuda")
+        gx = getattr(fastact, entry.name + "_backward")(g, x, backend="cuda")
+        assert isinstance(y, np.ndarray) and y.dtype == np.float16
+    else:  # device array in, device array out (automatic backend choice)
+        y = getattr(fastact, entry.name)(cuda.to_device(x))
+        assert hasattr(y, "copy_to_host")
+        y = y.copy_to_host()
+        gx = getattr(fastact, entry.name + "_backward")(cuda.to_device(g), cuda.to_device(x))
+        gx = gx.copy_to_host()
+    assert_close(y, ref, rtol, atol, f"cuda {entry.name}")
+    assert_close(gx, dref, rtol, rtol * np.abs(g.astype(np.float64)) + atol, f"cuda {entry.name}'")
+
+
+def test_elementwise_out_shapes_and_errors():
+    x = _x(np.float32).reshape(1, -1)
+    out = cuda.device_array_like(x)
+    assert fastact.tanh(cuda.to_device(x), out=out) is out
+    assert_close(out.copy_to_host(), np.tanh(x.astype(np.float64)).astype(np.float32), 2e-6, 0)
+    with pytest.raises(ValueError, match="shape"):
+        fastact.tanh(cuda.to_device(x), out=cuda.device_array((2, 3), np.float32))
+    with pytest.raises(TypeError, match="int64"):
+        fastact.relu(cuda.to_device(np.arange(4)))
+    with pytest.raises(ValueError, match="shape"):
+        fastact.relu_backward(cuda.to_device(x[:, :3]), cuda.to_device(x))
+    # empty and 0-d
+    assert fastact.relu(np.zeros((0, 3), np.float32), backend="cuda").shape == (0, 3)
+    assert fastact.relu(np.float32(-2.0), backend="cuda") == 0
+
+
+ROWS = np.array(
+    [
+        [1e4, -1e4, 0.0, 1e4, 2.0],
+        [-np.inf, 1.0, 2.0, -np.inf, 0.5],
+        [-np.inf] * 5,
+        [np.inf, 0.0, 1.0, 2.0, 3.0],
+        [np.nan, 0.0, 1.0, 2.0, 3.0],
+    ]
+)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=str)
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
+def test_rowwise_against_scipy_and_torch(op, dtype):
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(2, 3, 20)) * 3).astype(dtype)
+    tol = 2e-6 if dtype == np.float32 else 1e-12
+    for ax in (-1, 1):
+        got = getattr(fastact, op)(cuda.to_device(x), axis=ax).copy_to_host()
+        ref = getattr(special, op)(x.astype(np.float64), axis=ax)
+        assert_close(got, ref.astype(dtype), tol, tol * (1 + np.abs(ref)), f"{op} axis {ax}")
+    with np.errstate(all="ignore"):
+        want = getattr(torch, op)(torch.tensor(ROWS.astype(dtype)), -1).numpy()
+    got = getattr(fastact, op)(ROWS.astype(dtype), backend="cuda")
+    assert_close(got, want, 1e-6, 1e-6, f"{op} edge rows")
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_rowwise_backward_against_torch(op):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6, 50))
+    g = rng.normal(size=(6, 50))
+    xt = torch.tensor(x, requires_grad=True)
+    (gt,) = torch.autograd.grad(getattr(torch, op)(xt, -1), xt, torch.tensor(g))
+    y = getattr(fastact, op)(x)
+    got = getattr(fastact, op + "_backward")(g, y, backend="cuda")
+    assert_close(got, gt.numpy(), 1e-12, 1e-12, op)
+
+
+def test_all_masked_rows_zero_option():
+    y = fastact.softmax(ROWS[[1, 2]], all_masked="zero", backend="cuda")
+    assert np.all(y[1] == 0) and np.isclose(y[0].sum(), 1)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("opts", [{}, {"label_smoothing": 0.1}, {"weight": True}], ids=str)
+def test_cross_entropy_against_torch(reduction, opts):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(9, 40)) * 2
+    t = rng.integers(0, 40, 9)
+    t[::4] = -100
+    kw = {"reduction": reduction, "label_smoothing": opts.get("label_smoothing", 0.0)}
+    if opts.get("weight"):
+        kw["weight"] = rng.uniform(0.5, 2, 40)
+    xt = torch.tensor(x, requires_grad=True)
+    tkw = {k: torch.tensor(v) if k == "weight" else v for k, v in kw.items()}
+    lt = torch.nn.functional.cross_entropy(xt, torch.tensor(t), **tkw)
+    (gt,) = torch.autograd.grad(lt.sum(), xt)
+    loss, g = fastact.cross_entropy(
+        cuda.to_device(x), cuda.to_device(t), return_grad=True, backend="cuda", **kw
+    )
+    loss = loss.copy_to_host() if hasattr(loss, "copy_to_host") else loss
+    assert_close(loss, lt.detach().numpy(), 1e-12, 1e-12, "loss")
+    assert_close(g.copy_to_host(), gt.numpy(), 1e-12, 1e-12, "grad")
+
+
+def test_cross_entropy_bad_targets_raise_on_host():
+    x = cuda.to_device(np.zeros((3, 4), np.float32))
+    for bad in (4, -1):
+        with pytest.raises(IndexError, match=str(bad)):
+            fastact.cross_entropy(x, np.array([0, bad, 1]), backend="cuda")
+        with pytest.raises(IndexError, match=str(bad)):
+            fastact.cross_entropy(x, np.array([0, bad, 1]), backend="cuda", return_grad=True)
+    with pytest.raises(NotImplementedError, match="probability"):
+        fastact.cross_entropy(x, np.zeros((3, 4), np.float32), backend="cuda")
+
+
+_PTX = r"""
+import importlib, types as pytypes, sys
+from numba import cuda, types
+disp = importlib.import_module(type(cuda.jit(device=True)(lambda x: x)).__module__)
+disp.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=(9, 0))
+from fastact.kernels import cuda_elementwise as ce, cuda_rowwise as cr
+assert cr.USE_SHUFFLE
+f32, f64, i64, b1 = types.float32, types.float64, types.int64, types.boolean
+n = 0
+for ks in (ce.FWD, ce.BWD):
+    for k in ks.values():
+        for dt in (f32, f64):
+            arrs = (dt[::1],) * (2 if ks is ce.FWD else 3)
+            cuda.compile_ptx(k.py_func, arrs + (dt, dt), cc=(9, 0)); n += 1
+for dt in (f32, f64):
+    cuda.compile_ptx(cr.softmax_rows.py_func, (dt[:, ::1], dt[:, ::1], i64, b1), cc=(9, 0))
+    cuda.compile_ptx(cr.logsumexp_rows.py_func, (dt[:, ::1], dt[::1]), cc=(9, 0))
+    cuda.compile_ptx(cr.softmax_backward_rows.py_func, (dt[:, ::1],) * 3 + (b1,), cc=(9, 0))
+    cuda.compile_ptx(cr.cross_entropy_index.py_func, (dt[:, ::1], i64[::1], f64[::1], b1, i64,
+        f64, f64, b1, f64[::1], f64[::1], dt[:, ::1], b1, i64[::1]), cc=(9, 0))
+    n += 4
+print("compiled", n)
+"""
+
+
+def test_kernels_compile_for_sm90():
+    """Every CUDA kernel compiles to PTX for an H100 (sm_90), shuffles included."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    r = subprocess.run([sys.executable, "-c", _PTX], env=env, capture_output=True, text=True,
+                       timeout=600)  # fmt: skip
+    if r.returncode and ("nvrtc" in r.stderr.lower() or "nvvm" in r.stderr.lower()):
+        pytest.skip("no NVVM/NVRTC toolchain here (pip install 'fastact[cuda]')")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "compiled" in r.stdout
