@@ -21,7 +21,7 @@ from fastact import table
 if "cuda" not in fastact.available_backends():
     pytest.skip("no CUDA backend (numba-cuda missing)", allow_module_level=True)
 
-from numba import cuda  # noqa: E402
+from numba import cuda
 
 torch = pytest.importorskip("torch")
 special = pytest.importorskip("scipy.special")

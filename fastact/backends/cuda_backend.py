@@ -20,16 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from fastact import table
-
 try:
     from numba import config as _nbconfig
     from numba import cuda
 except ImportError as exc:  # pragma: no cover - numba-cuda missing
     raise ImportError(f"numba-cuda is not installed (pip install 'fastact[cuda]'): {exc}") from exc
 
-from fastact.kernels import cuda_elementwise as _ew  # noqa: E402
-from fastact.kernels import cuda_rowwise as _rw  # noqa: E402
+from fastact.kernels import cuda_elementwise as _ew
+from fastact.kernels import cuda_rowwise as _rw
 
 NAME = "cuda"
 DEVICE = True
@@ -305,7 +303,7 @@ def softmax(x: Any, axis: int, mode: int, zero_masked: bool, out: Any) -> Any:
 
 def logsumexp(x: Any, axis: int, keepdims: bool, out: Any) -> Any:
     X = _Arr(x)
-    x2, ax, moved = _rows(X, axis)
+    x2, ax, _ = _rows(X, axis)
     rshape = X.shape[:ax] + X.shape[ax + 1 :]
     kshape = X.shape[:ax] + (1,) + X.shape[ax + 1 :]
     shape = kshape if keepdims else rshape
