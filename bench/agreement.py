@@ -25,7 +25,8 @@ def rel(a, b) -> float:
 
 def main() -> None:
     print(
-        "| kernel | classes | dtype | fastact vs PyTorch | fastact vs float64 | PyTorch vs float64 |"
+        "| kernel | classes | dtype | fastact vs PyTorch | fastact vs float64 "
+        "| PyTorch vs float64 |"
     )
     print("|---|---|---|---|---|---|")
     for C in (4096, 131072):
