@@ -3,4 +3,8 @@
 Parameters come from the activation table through :func:`fastact.bench.cases`,
 so every activation is benchmarked without being listed here. Set
 ``FASTACT_ASV_SMALL=1`` for the quick CI pass (small sizes only).
+
+``bench/tools/`` (not a package, so asv does not import it) holds the report
+scripts: ``report.py`` writes the README tables, ``agreement.py`` compares the
+row-wise kernels with PyTorch, ``first_call.py`` measures first-call latency.
 """

@@ -1,6 +1,6 @@
 """First-call latency of one kernel in a fresh process, warm and cold Numba cache.
 
-    python bench/first_call.py
+    python bench/tools/first_call.py
 
 Each measurement is a new interpreter timing ``import fastact`` plus the first
 ``fastact.gelu`` call on 1,000 float32 elements (compile or cache load included),

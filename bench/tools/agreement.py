@@ -1,6 +1,6 @@
 """Agreement of the row-wise kernels with PyTorch: max relative error, float32 and float64.
 
-    python bench/agreement.py
+    python bench/tools/agreement.py
 
 For rows of 4,096 and 131,072 classes (8 rows, normal(0, 4) logits), each
 fastact kernel (numba backend) against PyTorch's on the same inputs, and both
