@@ -18,7 +18,7 @@ from fastact._math import like
 INF = math.inf
 #: Under the simulator device functions run as Python: NumPy's ufuncs give IEEE
 #: results (inf, NaN) where ``math`` would raise OverflowError / ValueError.
-_M = np if config.ENABLE_CUDASIM else math
+_M = np if config.ENABLE_CUDASIM else math  # type: ignore[attr-defined]
 
 __all__ = ["INF", "erfc", "exp", "expm1", "isinf", "isnan", "like", "log1p", "sigmoid", "tanh"]
 

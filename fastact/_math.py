@@ -22,6 +22,7 @@ float32 kernel is not silently promoted to float64 by a Python float literal.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from llvmlite import ir
@@ -42,7 +43,7 @@ FASTMATH_STRICT = frozenset({"contract", "nsz"})
 FASTMATH_REDUCE = frozenset({"contract", "nsz", "reassoc"})
 
 _FM = set(FASTMATH_STRICT)
-_J = {"fastmath": _FM, "error_model": "numpy", "inline": "always"}
+_J: dict[str, Any] = {"fastmath": _FM, "error_model": "numpy", "inline": "always"}
 
 
 def like(v, x):

@@ -53,5 +53,5 @@ def configure() -> None:
     warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
     if "NUMBA_THREADING_LAYER" not in os.environ:
-        numba.config.THREADING_LAYER_PRIORITY = ["tbb", "omp", "workqueue"]
-        numba.config.THREADING_LAYER = "default"
+        numba.config.THREADING_LAYER_PRIORITY = ["tbb", "omp", "workqueue"]  # type: ignore[attr-defined]
+        numba.config.THREADING_LAYER = "default"  # type: ignore[attr-defined]

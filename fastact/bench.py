@@ -406,6 +406,11 @@ def _progress(i: int, n: int, label: str) -> None:
     sys.stderr.flush()
 
 
+def _bind(f: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """``f`` with its arguments fixed now (not at call time)."""
+    return lambda: f(*args)
+
+
 def run(
     ops: list[str],
     sizes: list[int],
@@ -436,15 +441,11 @@ def run(
                 for be in backends:
                     if be == "cuda":
                         continue
-                    row[f"t_{be}"] = time_call(
-                        lambda be=be, case=case, d=d: case.run(d, be), min_time, repeat
-                    )
+                    row[f"t_{be}"] = time_call(_bind(case.run, d, be), min_time, repeat)
                 if baselines and case.torch is not None:
-                    f = case.torch
-                    row["t_torch"] = time_call(lambda f=f, d=d: f(d), min_time, repeat)
+                    row["t_torch"] = time_call(_bind(case.torch, d), min_time, repeat)
                 if baselines and case.numpy is not None:
-                    f = case.numpy
-                    row["t_numpy_user"] = time_call(lambda f=f, d=d: f(d), min_time, repeat)
+                    row["t_numpy_user"] = time_call(_bind(case.numpy, d), min_time, repeat)
                 if "cuda" in backends:
                     from fastact import cuda_bench
 

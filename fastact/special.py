@@ -52,10 +52,10 @@ def _prelu_args(x: Any, weight: Any, axis: int, backend: str | None) -> tuple[An
     be = resolve(backend, x)
     if getattr(be, "DEVICE", False):
         raise NotImplementedError("prelu on GPU arrays is not implemented yet")
-    x = as_float_array(x)
+    xa = as_float_array(x)
     w = as_float_array(weight, "weight")
-    C, inner = _prelu_layout(x, w, axis)
-    return be, x, w, C, inner
+    C, inner = _prelu_layout(xa, w, axis)
+    return be, xa, w, C, inner
 
 
 def prelu(
@@ -77,12 +77,12 @@ def prelu(
     >>> fastact.prelu(np.array([[-2.0, 3.0]]), np.array([0.25, 0.5]))  # doctest: +SKIP
     array([[-0.5,  3. ]])
     """
-    be, x, w, C, inner = _prelu_args(x, weight, axis, backend)
-    check_out(out, x.shape, x.dtype)
-    cdt = compute_dtype(x.dtype)
-    buf, dest = c_output(out, x.shape, x.dtype, [x])
+    be, xa, w, C, inner = _prelu_args(x, weight, axis, backend)
+    check_out(out, xa.shape, xa.dtype)
+    cdt = compute_dtype(xa.dtype)
+    buf, dest = c_output(out, xa.shape, xa.dtype, [xa])
     if buf.size:
-        be.prelu(c_flat(x, cdt), c_flat(w, cdt), buf, C, inner)
+        be.prelu(c_flat(xa, cdt), c_flat(w, cdt), buf, C, inner)
     return c_finish(buf, dest)
 
 
@@ -103,15 +103,15 @@ def prelu_backward(
     The weight gradient is accumulated in float64 and has ``weight``'s shape and
     dtype; ``out`` receives ``grad_input``.
     """
-    be, x, w, C, inner = _prelu_args(x, weight, axis, backend)
+    be, xa, w, C, inner = _prelu_args(x, weight, axis, backend)
     g = as_float_array(grad_output, "grad_output")
-    check_same_shape(g, x, "grad_output", "x")
-    dt = np.promote_types(g.dtype, x.dtype)
-    check_out(out, x.shape, dt)
+    check_same_shape(g, xa, "grad_output", "x")
+    dt = np.promote_types(g.dtype, xa.dtype)
+    check_out(out, xa.shape, dt)
     cdt = compute_dtype(dt)
-    buf, dest = c_output(out, x.shape, dt, [x, g])
+    buf, dest = c_output(out, xa.shape, dt, [xa, g])
     if buf.size:
-        gw = be.prelu_backward(c_flat(g, cdt), c_flat(x, cdt), c_flat(w, cdt), buf, C, inner)
+        gw = be.prelu_backward(c_flat(g, cdt), c_flat(xa, cdt), c_flat(w, cdt), buf, C, inner)
     else:
         gw = np.zeros(C, dtype=np.float64)
     gw_out = np.asarray(gw.sum() if w.shape[0] == 1 else gw, dtype=w.dtype).reshape(w.shape)
@@ -152,20 +152,20 @@ def rrelu(
     be = resolve(backend, x)
     if getattr(be, "DEVICE", False):
         raise NotImplementedError("rrelu training on GPU arrays is not implemented yet")
-    x = as_float_array(x)
-    check_out(out, x.shape, x.dtype)
+    xa = as_float_array(x)
+    check_out(out, xa.shape, xa.dtype)
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
     try:
         s = operator.index(seed) % (1 << 64)
     except TypeError:
         raise TypeError(f"seed must be an integer or None, got {seed!r}") from None
-    cdt = compute_dtype(x.dtype)
-    buf, dest = c_output(out, x.shape, x.dtype, [x])
-    slopes = np.empty(x.size, dtype=cdt)
+    cdt = compute_dtype(xa.dtype)
+    buf, dest = c_output(out, xa.shape, xa.dtype, [xa])
+    slopes = np.empty(xa.size, dtype=cdt)
     if buf.size:
-        be.rrelu_train(c_flat(x, cdt), buf, slopes, lo, up, s)
-    return c_finish(buf, dest), slopes.reshape(x.shape).astype(x.dtype, copy=False)
+        be.rrelu_train(c_flat(xa, cdt), buf, slopes, lo, up, s)
+    return c_finish(buf, dest), slopes.reshape(xa.shape).astype(xa.dtype, copy=False)
 
 
 def rrelu_backward(
@@ -219,13 +219,13 @@ def maxout(
     be = resolve(backend, x)
     if getattr(be, "DEVICE", False):
         raise NotImplementedError("maxout on GPU arrays is not implemented yet")
-    x = as_float_array(x)
-    k, ax, xm = _maxout_layout(x, pieces, axis)
+    xa = as_float_array(x)
+    k, ax, xm = _maxout_layout(xa, pieces, axis)
     oshape_m = xm.shape[:-1] + (xm.shape[-1] // k,)
-    oshape = list(x.shape)
-    oshape[ax] = x.shape[ax] // k
-    check_out(out, tuple(oshape), x.dtype)
-    cdt = compute_dtype(x.dtype)
+    oshape = list(xa.shape)
+    oshape[ax] = xa.shape[ax] // k
+    check_out(out, tuple(oshape), xa.dtype)
+    cdt = compute_dtype(xa.dtype)
     M = math.prod(xm.shape[:-1])
     x2 = np.ascontiguousarray(xm, dtype=cdt).reshape(M, xm.shape[-1])
     o2 = np.empty((M, xm.shape[-1] // k), dtype=cdt)
@@ -235,7 +235,7 @@ def maxout(
     if out is not None:
         out[...] = res
         return out
-    return res.astype(x.dtype, copy=False)
+    return res.astype(xa.dtype, copy=False)
 
 
 def maxout_backward(
@@ -252,15 +252,15 @@ def maxout_backward(
     be = resolve(backend, x)
     if getattr(be, "DEVICE", False):
         raise NotImplementedError("maxout_backward on GPU arrays is not implemented yet")
-    x = as_float_array(x)
+    xa = as_float_array(x)
     g = as_float_array(grad_output, "grad_output")
-    k, ax, xm = _maxout_layout(x, pieces, axis)
-    oshape = list(x.shape)
-    oshape[ax] = x.shape[ax] // k
+    k, ax, xm = _maxout_layout(xa, pieces, axis)
+    oshape = list(xa.shape)
+    oshape[ax] = xa.shape[ax] // k
     if g.shape != tuple(oshape):
         raise ValueError(f"grad_output has shape {g.shape}; maxout's output has {tuple(oshape)}")
-    dt = np.promote_types(g.dtype, x.dtype)
-    check_out(out, x.shape, dt)
+    dt = np.promote_types(g.dtype, xa.dtype)
+    check_out(out, xa.shape, dt)
     cdt = compute_dtype(dt)
     M = math.prod(xm.shape[:-1])
     x2 = np.ascontiguousarray(xm, dtype=cdt).reshape(M, xm.shape[-1])

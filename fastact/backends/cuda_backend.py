@@ -31,7 +31,7 @@ from fastact.kernels import cuda_rowwise as _rw
 
 NAME = "cuda"
 DEVICE = True
-SIM = bool(_nbconfig.ENABLE_CUDASIM)
+SIM = bool(_nbconfig.ENABLE_CUDASIM)  # type: ignore[attr-defined]
 THREADS = 32 if SIM else 256
 ILP = 4  # elements per thread per grid-stride sweep
 
