@@ -149,10 +149,7 @@ def softmax_rows(x, out, buf, mode, zero_masked):
         n = xr.shape[0]
         sh = softmax_shift(row_max(xr, 0, n))
         s = row_sumexp(xr, buf[r], 0, n, sh)
-        if mode == MODE_SOFTMAX:
-            row_finish(xr, out[r], 0, n, sh, s, mode, zero_masked)
-        else:
-            row_finish(xr, out[r], 0, n, sh, s, mode, zero_masked)
+        row_finish(xr, out[r], 0, n, sh, s, mode, zero_masked)
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
