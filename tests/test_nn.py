@@ -101,8 +101,9 @@ def test_activation_network_matches_torch(name, params):
     zt = entry.torch(F, F.linear(xt, w1, b1), *params)
     lt = F.cross_entropy(F.linear(zt, w2, b2), torch.tensor(t))
     lt.backward()
-    # PyTorch's float64 hardsigmoid/hardswish kernels use the float32 constant 1.0f/6.0f
-    rtol = 1e-7 if name in ("hardsigmoid", "hardswish") else 1e-9
+    # PyTorch's float64 hardsigmoid backward multiplies by the float32 constant 1.0f/6.0f
+    # (its derivative is 1/6 + 5e-9)
+    rtol = 1e-7 if name == "hardsigmoid" else 1e-9
     close(loss, lt.item(), rtol)
     close(dx, xt.grad, rtol)
     for p, tp in zip(net.parameters(), (w1, b1, w2, b2), strict=True):
