@@ -427,9 +427,25 @@ def test_mdn_params_and_sampling():
     z[:, 4:6] = math.log(math.e - 1)  # softplus -> sigma = 1 (+ sigma_min)
     pi, mu, sigma = head.params(z)
     close(pi[0], [0.75, 0.25])
+    close(mu[0, :, 0], [-5.0, 5.0])
     close(sigma[0, :, 0], [1.001, 1.001])
     ys = head.sample(z, rng=0)[:, 0]
     assert (ys < 0).mean() == pytest.approx(0.75, abs=0.015)
     assert ys[ys < 0].mean() == pytest.approx(-5.0, abs=0.05)
     with pytest.raises(ValueError, match="outputs"):
         head(np.zeros((3, 5)), np.zeros(3))
+
+
+def test_clip_grad_norm_matches_torch():
+    ps = [nn.Parameter(RNG.normal(size=(3, 4))), nn.Parameter(RNG.normal(size=5))]
+    tps = [T(p.data, True) for p in ps]
+    for p, tp in zip(ps, tps, strict=True):
+        p.grad[...] = RNG.normal(size=p.data.shape) * 3
+        tp.grad = T(p.grad)
+    total = nn.clip_grad_norm(ps, 1.5)
+    ttotal = torch.nn.utils.clip_grad_norm_(tps, 1.5)
+    assert total == pytest.approx(ttotal.item(), 1e-12)
+    for p, tp in zip(ps, tps, strict=True):
+        close(p.grad, tp.grad, 1e-7)
+    with pytest.raises(ValueError, match="max_norm"):
+        nn.clip_grad_norm(ps, 0)

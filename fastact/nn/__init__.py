@@ -46,7 +46,7 @@ from fastact.nn.layers import (
 from fastact.nn.losses import MSELoss, SoftmaxCrossEntropy
 from fastact.nn.mdn import MixtureDensity
 from fastact.nn.module import Module, Parameter
-from fastact.nn.optim import SGD
+from fastact.nn.optim import SGD, clip_grad_norm
 
 __all__ = [
     "ACTIVATION_CLASSES",
@@ -85,6 +85,7 @@ __all__ = [
     "Tanh",
     "activation_stats",
     "calculate_gain",
+    "clip_grad_norm",
     "constant_",
     "gradient_norms",
     "init_network",

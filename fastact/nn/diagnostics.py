@@ -69,7 +69,7 @@ def activation_stats(model: Module, x: np.ndarray, batch_size: int = 1024) -> li
         for lo in range(0, n, batch_size):
             model.forward(x[lo : lo + batch_size])
             for i, m in enumerate(acts):
-                y = np.asarray(m.y, dtype=np.float64)
+                y = np.asarray(getattr(m, "y"), dtype=np.float64)  # noqa: B009
                 s1[i] += float(y.sum())
                 s2[i] += float((y * y).sum())
                 cnt[i] += y.size

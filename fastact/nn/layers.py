@@ -82,16 +82,36 @@ class Linear(Module):
 class Activation(Module):
     """Any activation of the table: ``Activation("elu", 0.5)`` is ELU with alpha 0.5.
 
+    The named subclasses (``ELU(alpha=0.5)``, ``LeakyReLU(0.2)``, ...) fix the name and
+    take the parameters positionally or by keyword, with PyTorch's defaults.
     Forward ``y = fastact.<name>(x, *params)``; backward
     ``fastact.<name>_backward(g, x, *params)``. The input and output of the last
     forward are kept (``.x``, ``.y``) for backward and for the diagnostics.
     """
 
-    def __init__(self, name: str, *params: Any, backend: str | None = None) -> None:
+    #: set by the named subclasses
+    NAME: str | None = None
+
+    def __init__(self, *args: Any, backend: str | None = None, **kw: Any) -> None:
+        if self.NAME is None:
+            if not args or not isinstance(args[0], str):
+                raise TypeError("Activation needs the activation name as first argument")
+            name, params = args[0], list(args[1:])
+        else:
+            name, params = self.NAME, list(args)
         if name not in table.BY_NAME:
             raise ValueError(f"unknown activation {name!r}; known: {', '.join(table.BY_NAME)}")
-        table.BY_NAME[name].encode(params)  # validates count and values now
-        self.name, self.params, self.backend = name, params, backend
+        spec = table.BY_NAME[name]
+        names = [p.name for p in spec.params]
+        for k, v in kw.items():
+            if k not in names:
+                raise TypeError(f"{type(self).__name__}() got an unexpected keyword {k!r}")
+            i = names.index(k)
+            if i < len(params):
+                raise TypeError(f"{type(self).__name__}() got {k!r} twice")
+            params += [p.default for p in spec.params[len(params) : i]] + [v]
+        spec.encode(tuple(params))  # validates count and values now
+        self.name, self.params, self.backend = name, tuple(params), backend
         self._fwd = getattr(fastact, name)
         self._bwd = getattr(fastact, name + "_backward")
         self.x: np.ndarray | None = None
@@ -107,11 +127,9 @@ class Activation(Module):
 
     def __repr__(self) -> str:
         args = ", ".join(repr(p) for p in self.params)
-        return (
-            f"{type(self).__name__}({args})"
-            if type(self) is not Activation
-            else (f"Activation({self.name!r}{', ' + args if args else ''})")
-        )
+        if self.NAME is not None:
+            return f"{type(self).__name__}({args})"
+        return f"Activation({self.name!r}{', ' + args if args else ''})"
 
 
 #: activation name -> PyTorch-style class name
@@ -126,27 +144,12 @@ CLASS_NAMES = {
 
 def _activation_class(name: str) -> type[Activation]:
     spec = table.BY_NAME[name]
-
-    names = [p.name for p in spec.params]
-
-    def __init__(self: Activation, *params: Any, backend: str | None = None, **kw: Any) -> None:
-        vals = list(params)
-        for k, v in kw.items():
-            if k not in names:
-                raise TypeError(f"{CLASS_NAMES[name]}() got an unexpected keyword {k!r}")
-            i = names.index(k)
-            if i < len(vals):
-                raise TypeError(f"{CLASS_NAMES[name]}() got {k!r} twice")
-            defaults = [p.default for p in spec.params]
-            vals += defaults[len(vals) : i] + [v]
-        Activation.__init__(self, name, *vals, backend=backend)
-
     doc = f"{spec.summary}\n\n    y = {spec.formula}\n\nDerivative: {spec.derivative}."
     if spec.params:
-        doc += "\n\nParameters (positional, PyTorch defaults): " + ", ".join(
+        doc += "\n\nParameters (positional or keyword, PyTorch defaults): " + ", ".join(
             f"{p.name}={p.default!r}" for p in spec.params
         )
-    return type(CLASS_NAMES[name], (Activation,), {"__init__": __init__, "__doc__": doc})
+    return type(CLASS_NAMES[name], (Activation,), {"NAME": name, "__doc__": doc})
 
 
 ACTIVATION_CLASSES: dict[str, type[Activation]] = {n: _activation_class(n) for n in CLASS_NAMES}

@@ -62,3 +62,17 @@ class SGD:
                     b += (1.0 - self.dampening) * g
                 g = g + self.momentum * b if self.nesterov else b
             p.data -= (self.lr * g).astype(p.data.dtype, copy=False)
+
+
+def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
+    """Scale all gradients so that their joint L2 norm is at most ``max_norm``
+    (``torch.nn.utils.clip_grad_norm_``); returns the norm before clipping."""
+    ps = list(params)
+    if not max_norm > 0:
+        raise ValueError(f"max_norm must be positive, got {max_norm}")
+    total = float(np.sqrt(sum(float(np.sum(p.grad.astype(np.float64) ** 2)) for p in ps)))
+    if total > max_norm:
+        scale = max_norm / (total + 1e-6)
+        for p in ps:
+            p.grad *= scale
+    return total
