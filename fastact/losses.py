@@ -258,6 +258,10 @@ def binary_cross_entropy_with_logits(
     """
     red = _check_reduction(reduction)
     be = resolve(backend, logits)
+    if getattr(be, "DEVICE", False):
+        return be.dev_bce_with_logits(
+            logits, target, weight, pos_weight, red, return_grad, grad_out, out
+        )
     x = as_float_array(logits, "logits")
     cdt = compute_dtype(x.dtype)
     t1 = _flat_pair(x, target, cdt)
@@ -291,6 +295,8 @@ def mse_loss(
     """
     red = _check_reduction(reduction)
     be = resolve(backend, input)
+    if getattr(be, "DEVICE", False):
+        return be.dev_mse(input, target, red, return_grad, grad_out, out)
     x = as_float_array(input, "input")
     cdt = compute_dtype(x.dtype)
     t1 = _flat_pair(x, target, cdt)

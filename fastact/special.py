@@ -48,10 +48,7 @@ def _prelu_layout(x: np.ndarray, w: np.ndarray, axis: int) -> tuple[int, int]:
     return C, math.prod(x.shape[ax + 1 :])
 
 
-def _prelu_args(x: Any, weight: Any, axis: int, backend: str | None) -> tuple[Any, ...]:
-    be = resolve(backend, x)
-    if getattr(be, "DEVICE", False):
-        raise NotImplementedError("prelu on GPU arrays is not implemented yet")
+def _prelu_args(x: Any, weight: Any, axis: int, be: Any) -> tuple[Any, ...]:
     xa = as_float_array(x)
     w = as_float_array(weight, "weight")
     C, inner = _prelu_layout(xa, w, axis)
@@ -77,7 +74,10 @@ def prelu(
     >>> fastact.prelu(np.array([[-2.0, 3.0]]), np.array([0.25, 0.5]))  # doctest: +SKIP
     array([[-0.5,  3. ]])
     """
-    be, xa, w, C, inner = _prelu_args(x, weight, axis, backend)
+    be = resolve(backend, x)
+    if getattr(be, "DEVICE", False):
+        return be.dev_prelu(x, weight, axis, out, _prelu_layout)
+    be, xa, w, C, inner = _prelu_args(x, weight, axis, be)
     check_out(out, xa.shape, xa.dtype)
     cdt = compute_dtype(xa.dtype)
     buf, dest = c_output(out, xa.shape, xa.dtype, [xa])
@@ -103,7 +103,10 @@ def prelu_backward(
     The weight gradient is accumulated in float64 and has ``weight``'s shape and
     dtype; ``out`` receives ``grad_input``.
     """
-    be, xa, w, C, inner = _prelu_args(x, weight, axis, backend)
+    be = resolve(backend, x)
+    if getattr(be, "DEVICE", False):
+        return be.dev_prelu_backward(grad_output, x, weight, axis, out, _prelu_layout)
+    be, xa, w, C, inner = _prelu_args(x, weight, axis, be)
     g = as_float_array(grad_output, "grad_output")
     check_same_shape(g, xa, "grad_output", "x")
     dt = np.promote_types(g.dtype, xa.dtype)
@@ -150,16 +153,16 @@ def rrelu(
     if not training:
         return elementwise_forward("leaky_relu", x, ((lo + up) / 2.0,), out, backend)
     be = resolve(backend, x)
-    if getattr(be, "DEVICE", False):
-        raise NotImplementedError("rrelu training on GPU arrays is not implemented yet")
-    xa = as_float_array(x)
-    check_out(out, xa.shape, xa.dtype)
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
     try:
         s = operator.index(seed) % (1 << 64)
     except TypeError:
         raise TypeError(f"seed must be an integer or None, got {seed!r}") from None
+    if getattr(be, "DEVICE", False):
+        return be.dev_rrelu_train(x, lo, up, s, out)
+    xa = as_float_array(x)
+    check_out(out, xa.shape, xa.dtype)
     cdt = compute_dtype(xa.dtype)
     buf, dest = c_output(out, xa.shape, xa.dtype, [xa])
     slopes = np.empty(xa.size, dtype=cdt)
@@ -174,7 +177,7 @@ def rrelu_backward(
     """Gradient of :func:`rrelu` in training: ``grad_input = grad_output * slopes``."""
     be = resolve(backend, grad_output)
     if getattr(be, "DEVICE", False):
-        raise NotImplementedError("rrelu_backward on GPU arrays is not implemented yet")
+        return be.dev_multiply(grad_output, slopes, out)
     g = as_float_array(grad_output, "grad_output")
     s = as_float_array(slopes, "slopes")
     check_same_shape(g, s, "grad_output", "slopes")
@@ -218,7 +221,7 @@ def maxout(
     """
     be = resolve(backend, x)
     if getattr(be, "DEVICE", False):
-        raise NotImplementedError("maxout on GPU arrays is not implemented yet")
+        return be.dev_maxout(x, pieces, axis, out, _maxout_layout)
     xa = as_float_array(x)
     k, ax, xm = _maxout_layout(xa, pieces, axis)
     oshape_m = xm.shape[:-1] + (xm.shape[-1] // k,)
@@ -251,7 +254,7 @@ def maxout_backward(
     maximal input of its group; the other inputs get 0."""
     be = resolve(backend, x)
     if getattr(be, "DEVICE", False):
-        raise NotImplementedError("maxout_backward on GPU arrays is not implemented yet")
+        return be.dev_maxout_backward(grad_output, x, pieces, axis, out, _maxout_layout)
     xa = as_float_array(x)
     g = as_float_array(grad_output, "grad_output")
     k, ax, xm = _maxout_layout(xa, pieces, axis)

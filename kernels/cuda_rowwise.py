@@ -273,3 +273,40 @@ def sum_rows_1d(v, out):
     acc = block_sum(acc, smem)
     if cuda.threadIdx.x == 0:
         out[0] = acc
+
+
+@cuda.jit
+def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_grad):
+    """Probability targets, fused forward + backward per row (smoothing eps, C classes):
+
+    q'_j = (1 - eps) q_j + eps / C,   lse = sh + log(s)
+    loss = sum_j w_j q'_j (lse - x_j) = sum_j w_j q'_j (sh - x_j) + lse' * sum_j w_j q'_j
+    dloss/dx_j = scale (p_j sum_k w_k q'_k - w_j q'_j)
+    """
+    smem = cuda.shared.array(BLOCK, float64)
+    tid = cuda.threadIdx.x
+    C = x.shape[1]
+    for row in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
+        sh, s = _row_max_sum(x, row, smem, False)
+        ls = _log(s)
+        a = 0.0
+        b = 0.0
+        for j in range(tid, C, BLOCK):
+            wq = ((1.0 - eps) * float64(q[row, j]) + eps / C) * (
+                float64(weight[j]) if has_weight else 1.0
+            )
+            a += wq * (sh - float64(x[row, j]))
+            b += wq
+        a = block_sum(a, smem)
+        b = block_sum(b, smem)
+        if tid == 0:
+            loss[row] = a + ls * b
+        if want_grad:
+            ps = scale * b / s if s != 0.0 else math.nan
+            for j in range(tid, C, BLOCK):
+                v = x[row, j]
+                e = _m.exp(v - _m.like(sh, v))
+                wq = ((1.0 - eps) * float64(q[row, j]) + eps / C) * (
+                    float64(weight[j]) if has_weight else 1.0
+                )
+                grad[row, j] = e * _m.like(ps, v) - _m.like(scale * wq, v)

@@ -149,8 +149,124 @@ def test_cross_entropy_bad_targets_raise_on_host():
             fastact.cross_entropy(x, np.array([0, bad, 1]), backend="cuda")
         with pytest.raises(IndexError, match=str(bad)):
             fastact.cross_entropy(x, np.array([0, bad, 1]), backend="cuda", return_grad=True)
-    with pytest.raises(NotImplementedError, match="probability"):
-        fastact.cross_entropy(x, np.zeros((3, 4), np.float32), backend="cuda")
+    with pytest.raises(TypeError, match="complex"):
+        fastact.cross_entropy(x, np.zeros((3, 4), np.complex64), backend="cuda")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("opts", [{}, {"label_smoothing": 0.2}, {"weight": True}], ids=str)
+def test_cross_entropy_probability_targets_against_torch(reduction, opts):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 3, 4)) * 2  # classes on axis 1
+    q = np.ascontiguousarray(rng.dirichlet(np.ones(3), size=(2, 4)).transpose(0, 2, 1))
+    kw = {"reduction": reduction, "label_smoothing": opts.get("label_smoothing", 0.0)}
+    if opts.get("weight"):
+        kw["weight"] = rng.uniform(0.5, 2, 3)
+    xt = torch.tensor(x, requires_grad=True)
+    tkw = {k: torch.tensor(v) if k == "weight" else v for k, v in kw.items()}
+    lt = torch.nn.functional.cross_entropy(xt, torch.tensor(q), **tkw)
+    (gt,) = torch.autograd.grad(lt.sum(), xt)
+    loss, g = fastact.cross_entropy(
+        cuda.to_device(x), cuda.to_device(q), axis=1, return_grad=True, **kw
+    )
+    loss = loss.copy_to_host() if hasattr(loss, "copy_to_host") else loss
+    assert_close(loss, lt.detach().numpy(), 1e-12, 1e-12, "loss")
+    assert_close(g.copy_to_host(), gt.numpy(), 1e-12, 1e-12, "grad")
+    with pytest.raises(ValueError, match="probability targets need"):
+        fastact.cross_entropy(cuda.to_device(x), cuda.to_device(q[:1].copy()), axis=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=str)
+@pytest.mark.parametrize("nw", [1, 4])
+def test_prelu_against_torch(dtype, nw):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 4, 5)).astype(dtype)
+    x[0, 0, :3] = [np.nan, -np.inf, np.inf]
+    w = rng.uniform(0.05, 0.5, nw).astype(dtype)
+    g = rng.normal(size=x.shape).astype(dtype)
+    xt = torch.tensor(x.astype(np.float64), requires_grad=True)
+    wt = torch.tensor(w.astype(np.float64), requires_grad=True)
+    yt = torch.nn.functional.prelu(xt, wt)
+    gxt, gwt = torch.autograd.grad(yt, (xt, wt), torch.tensor(g.astype(np.float64)))
+    y = fastact.prelu(cuda.to_device(x), cuda.to_device(w)).copy_to_host()
+    gx, gw = fastact.prelu_backward(cuda.to_device(g), cuda.to_device(x), cuda.to_device(w))
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    assert_close(y, yt.detach().numpy(), tol, 0, "prelu")
+    assert_close(gx.copy_to_host(), gxt.numpy(), tol, 0, "prelu grad x")
+    ok = ~np.isnan(gwt.numpy())
+    assert_close(gw.copy_to_host()[ok], gwt.numpy()[ok], 1e-5, 1e-6, "prelu grad w")
+    assert gw.copy_to_host().shape == w.shape
+    with pytest.raises(ValueError, match="weight has 3 elements"):
+        fastact.prelu(cuda.to_device(x), cuda.to_device(w[:1].repeat(3)))
+
+
+def test_rrelu_training_same_slopes_as_cpu():
+    x = np.linspace(-4, 4, 203).astype(np.float32)
+    y, s = fastact.rrelu(cuda.to_device(x), 0.1, 0.3, training=True, seed=42)
+    y_cpu, s_cpu = fastact.rrelu(x, 0.1, 0.3, training=True, seed=42, backend="numpy")
+    np.testing.assert_array_equal(s.copy_to_host(), s_cpu)
+    np.testing.assert_array_equal(y.copy_to_host(), y_cpu)
+    neg = s_cpu[x < 0]
+    assert neg.min() >= 0.1 and neg.max() < 0.3 and np.all(s_cpu[x >= 0] == 1)
+    g = np.linspace(1, 2, 203).astype(np.float32)
+    gx = fastact.rrelu_backward(cuda.to_device(g), s).copy_to_host()
+    np.testing.assert_allclose(gx, g * s_cpu, rtol=1e-7)
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_maxout_against_numpy_reference(axis):
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(3, 6, 6))
+    x[0, 0, 0] = np.nan
+    k = 3
+    xm = np.moveaxis(x, axis, -1)
+    ref = np.moveaxis(xm.reshape(*xm.shape[:-1], -1, k).max(-1), -1, axis)
+    y = fastact.maxout(cuda.to_device(x), k, axis=axis).copy_to_host()
+    assert_close(y, ref, 0, 0, "maxout")
+    g = rng.normal(size=ref.shape)
+    xt = torch.tensor(np.nan_to_num(x), requires_grad=True)
+    xtm = torch.movedim(xt, axis, -1)
+    yt = torch.movedim(xtm.reshape(*xtm.shape[:-1], -1, k).amax(-1), -1, axis)
+    (gt,) = torch.autograd.grad(yt, xt, torch.tensor(g))
+    gx = fastact.maxout_backward(cuda.to_device(g), cuda.to_device(np.nan_to_num(x)), k, axis)
+    assert_close(gx.copy_to_host(), gt.numpy(), 0, 0, "maxout grad")
+    with pytest.raises(ValueError, match="not divisible"):
+        fastact.maxout(cuda.to_device(x), 4)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_and_mse_against_torch(reduction):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(5, 4)) * 5
+    x[0, :2] = [80.0, -80.0]
+    t = rng.uniform(0, 1, size=(5, 4))
+    w = rng.uniform(0.5, 2, size=(5, 1))
+    pw = rng.uniform(0.5, 3, size=4)
+    F = torch.nn.functional
+    xt = torch.tensor(x, requires_grad=True)
+    lt = F.binary_cross_entropy_with_logits(
+        xt, torch.tensor(t), weight=torch.tensor(w), pos_weight=torch.tensor(pw),
+        reduction=reduction,
+    )  # fmt: skip
+    (gt,) = torch.autograd.grad(lt.sum(), xt)
+    loss, g = fastact.binary_cross_entropy_with_logits(
+        cuda.to_device(x), cuda.to_device(t), weight=w, pos_weight=pw, reduction=reduction,
+        return_grad=True,
+    )  # fmt: skip
+    loss = loss.copy_to_host() if hasattr(loss, "copy_to_host") else loss
+    assert_close(loss, lt.detach().numpy(), 1e-12, 1e-12, "bce")
+    assert_close(g.copy_to_host(), gt.numpy(), 1e-12, 1e-12, "bce grad")
+
+    xt = torch.tensor(x, requires_grad=True)
+    lt = F.mse_loss(xt, torch.tensor(t), reduction=reduction)
+    (gt,) = torch.autograd.grad(lt.sum(), xt)
+    loss, g = fastact.mse_loss(x, t, reduction=reduction, return_grad=True, backend="cuda")
+    assert_close(loss, lt.detach().numpy(), 1e-12, 1e-12, "mse")
+    assert_close(g, gt.numpy(), 1e-12, 1e-12, "mse grad")
+    with pytest.raises(ValueError, match="target has shape"):
+        fastact.mse_loss(cuda.to_device(x), cuda.to_device(t[:2]))
+    with pytest.raises(ValueError, match="broadcast"):
+        fastact.binary_cross_entropy_with_logits(x, t, pos_weight=np.ones(3), backend="cuda")
 
 
 _PTX = r"""
@@ -158,7 +274,7 @@ import importlib, types as pytypes, sys
 from numba import cuda, types
 disp = importlib.import_module(type(cuda.jit(device=True)(lambda x: x)).__module__)
 disp.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=(9, 0))
-from fastact.kernels import cuda_elementwise as ce, cuda_rowwise as cr
+from fastact.kernels import cuda_elementwise as ce, cuda_rowwise as cr, cuda_special as cs
 assert cr.USE_SHUFFLE
 f32, f64, i64, b1 = types.float32, types.float64, types.int64, types.boolean
 n = 0
@@ -173,7 +289,22 @@ for dt in (f32, f64):
     cuda.compile_ptx(cr.softmax_backward_rows.py_func, (dt[:, ::1],) * 3 + (b1,), cc=(9, 0))
     cuda.compile_ptx(cr.cross_entropy_index.py_func, (dt[:, ::1], i64[::1], f64[::1], b1, i64,
         f64, f64, b1, f64[::1], f64[::1], dt[:, ::1], b1, i64[::1]), cc=(9, 0))
-    n += 4
+    cuda.compile_ptx(cr.cross_entropy_prob.py_func, (dt[:, ::1], dt[:, ::1], f64[::1], b1, f64,
+        f64, f64[::1], dt[:, ::1], b1), cc=(9, 0))
+    cuda.compile_ptx(cs.prelu_fwd.py_func, (dt[::1],) * 3 + (i64, i64), cc=(9, 0))
+    cuda.compile_ptx(cs.prelu_bwd_input.py_func, (dt[::1],) * 4 + (i64, i64), cc=(9, 0))
+    cuda.compile_ptx(cs.prelu_bwd_weight.py_func, (dt[::1], dt[::1], f64[::1], i64, i64),
+        cc=(9, 0))
+    cuda.compile_ptx(cs.rrelu_train.py_func, (dt[::1],) * 3 + (f64, f64, types.uint64),
+        cc=(9, 0))
+    cuda.compile_ptx(cs.multiply.py_func, (dt[::1],) * 3, cc=(9, 0))
+    cuda.compile_ptx(cs.maxout_fwd.py_func, (dt[:, ::1],) * 2 + (i64,), cc=(9, 0))
+    cuda.compile_ptx(cs.maxout_bwd.py_func, (dt[:, ::1],) * 3 + (i64,), cc=(9, 0))
+    cuda.compile_ptx(cs.bce_with_logits.py_func, (dt[::1], dt[::1], f64[::1], f64[::1], b1, b1,
+        f64, f64[::1], b1, f64[::1], dt[::1], b1), cc=(9, 0))
+    cuda.compile_ptx(cs.mse.py_func, (dt[::1], dt[::1], f64, f64[::1], b1, f64[::1], dt[::1],
+        b1), cc=(9, 0))
+    n += 14
 print("compiled", n)
 """
 

@@ -9,8 +9,10 @@ bfloat16 for PyTorch) is converted to float32 by the array library, computed,
 and converted back. Under ``NUMBA_ENABLE_CUDASIM=1`` everything runs in Numba's
 simulator (small sizes only), which is how CI tests it.
 
-Not on the GPU yet (``NotImplementedError``): prelu, rrelu training, maxout,
-probability targets in cross_entropy, BCE and MSE.
+Every operation of the CPU backends runs here: the table's activations, prelu
+(weight gradient reduced per channel in float64), rrelu training (the same
+SplitMix64 slopes as the CPU for a seed), maxout, the softmax family, cross-entropy
+with index or probability targets, BCE-with-logits and MSE.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ except ImportError as exc:  # pragma: no cover - numba-cuda missing
 
 from fastact.kernels import cuda_elementwise as _ew
 from fastact.kernels import cuda_rowwise as _rw
+from fastact.kernels import cuda_special as _sp
 
 NAME = "cuda"
 DEVICE = True
@@ -339,10 +342,16 @@ def cross_entropy(logits, target, axis, weight, ignore_index, label_smoothing, r
     M, C = x2.shape
     tkind = _kind(target)
     T = target if tkind != "numpy" else np.asarray(target)
+    if str(getattr(T, "dtype", "")).replace("torch.", "").startswith(("float", "bfloat")):
+        return _cross_entropy_prob(X, x2, ax, moved, T, weight, label_smoothing, reduction,
+                                   return_grad, grad_out, out)  # fmt: skip
     if tkind == "numpy":
         t_host = np.asarray(T)
         if t_host.dtype.kind not in "iu":
-            raise NotImplementedError("probability targets on the GPU are not implemented yet")
+            raise TypeError(
+                f"target has dtype {t_host.dtype}; use integer class indices or floating "
+                "probabilities"
+            )
         td = cuda.to_device(np.ascontiguousarray(t_host, dtype=np.int64).reshape(-1))
         tshape = t_host.shape
     else:
@@ -352,7 +361,9 @@ def cross_entropy(logits, target, axis, weight, ignore_index, label_smoothing, r
             else cuda.as_cuda_array(T.long() if tkind == "torch" else T)
         )
         if td.dtype.kind not in "iu":
-            raise NotImplementedError("probability targets on the GPU are not implemented yet")
+            raise TypeError(
+                f"target has dtype {td.dtype}; use integer class indices or floating probabilities"
+            )
         tshape = tuple(int(s) for s in td.shape)
         td = td.reshape(-1)
         if td.dtype != np.int64:
@@ -407,3 +418,259 @@ def cross_entropy(logits, target, axis, weight, ignore_index, label_smoothing, r
         return lossv
     gres, gd = _unrows(X, grad, ax, moved)
     return lossv, X.give_back(gres, gd, grad_out)
+
+
+def _class_weight_dev(weight: Any, C: int) -> tuple[Any, bool]:
+    if weight is None:
+        return cuda.to_device(np.zeros(1)), False
+    w_host = np.ascontiguousarray(
+        np.asarray(weight.cpu() if hasattr(weight, "cpu") else _host(weight), dtype=np.float64)
+    )
+    if w_host.shape != (C,):
+        raise ValueError(f"weight has shape {w_host.shape}; it needs ({C},)")
+    return cuda.to_device(w_host), True
+
+
+def _host(a: Any) -> np.ndarray:
+    """A host copy of a small array of any supported kind (weights, bounds)."""
+    if hasattr(a, "copy_to_host"):
+        return a.copy_to_host()
+    if hasattr(a, "get"):  # cupy
+        return a.get()
+    if hasattr(a, "detach"):  # torch
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def _scalar_loss(X: _Arr, total: Any, denom: float) -> Any:
+    host_tot = total.copy_to_host()[0]
+    with np.errstate(all="ignore"):
+        val = np.float64(host_tot) / denom
+    return np.asarray(val, dtype=X.dtype if X.dtype != "bfloat16" else "float32")[()]
+
+
+def _loss_array(X: _Arr, loss_dev: Any, shape: tuple, out: Any) -> Any:
+    lres, ld = X.empty(shape, "float64")
+    n = int(np.prod(shape))
+    if n:
+        ld.reshape(n).copy_to_device(loss_dev[:n])
+    L = _Arr.__new__(_Arr)
+    L.__dict__.update(X.__dict__)
+    L.cdtype = "float64"
+    return L.give_back(lres, ld, out)
+
+
+def _cross_entropy_prob(X, x2, ax, moved, T, weight, label_smoothing, reduction,  # type: ignore[no-untyped-def]
+                        return_grad, grad_out, out):  # fmt: skip
+    M, C = x2.shape
+    Q = _Arr(T, "target")
+    if tuple(Q.shape) != tuple(X.shape):
+        raise ValueError(
+            f"target has shape {tuple(Q.shape)}; probability targets need logits' shape "
+            f"{tuple(X.shape)}"
+        )
+    q2, _, _ = _rows(Q, ax)
+    wd, has_w = _class_weight_dev(weight, C)
+    eps = float(label_smoothing)
+    scale = 1.0 / M if reduction == "mean" and M else 1.0
+    loss = cuda.device_array(max(M, 1), dtype=np.float64)
+    grad = cuda.device_array((M, C) if return_grad else (1, 1), dtype=X.cdtype)
+    if M:
+        _rw.cross_entropy_prob[_row_grid(M), _rw.BLOCK, X.stream](
+            x2, q2, wd, has_w, eps, scale, loss, grad, bool(return_grad)
+        )
+    rshape = moved[:-1]
+    if reduction == "none":
+        lossv = _loss_array(X, loss, tuple(rshape), out)
+    else:
+        tot = cuda.device_array(1, dtype=np.float64)
+        _rw.sum_rows_1d[1, _rw.BLOCK, X.stream](loss[:M] if M else loss[:0], tot)
+        lossv = _scalar_loss(X, tot, float(M) if reduction == "mean" else 1.0)
+    if not return_grad:
+        return lossv
+    gres, gd = _unrows(X, grad, ax, moved)
+    return lossv, X.give_back(gres, gd, grad_out)
+
+
+# --------------------------------------------------------------------------- #
+# prelu, rrelu, maxout                                                        #
+# --------------------------------------------------------------------------- #
+
+
+def _shape_only(shape: tuple) -> np.ndarray:
+    """A zero-byte array of ``shape`` for the host-side layout checks."""
+    return np.broadcast_to(np.empty((), dtype=bool), shape)
+
+
+def dev_prelu(x: Any, weight: Any, axis: int, out: Any, layout: Any) -> Any:
+    X = _Arr(x)
+    W = _Arr(weight, "weight")
+    C, inner = layout(_shape_only(X.shape), _shape_only(W.shape), axis)
+    _check_out(out, X.shape, X.dtype)
+    res, rd = X.empty(X.shape)
+    n = int(np.prod(X.shape))
+    if n:
+        w = W.dev if W.cdtype == X.cdtype else cuda.to_device(W.dev.copy_to_host().astype(X.cdtype))
+        _sp.prelu_fwd[_grid(n), THREADS, X.stream](X.dev.reshape(n), w, rd.reshape(n), C, inner)
+    return X.give_back(res, rd, out)
+
+
+def dev_prelu_backward(g: Any, x: Any, weight: Any, axis: int, out: Any, layout: Any) -> Any:
+    X = _Arr(x)
+    G = _Arr(g, "grad_output")
+    W = _Arr(weight, "weight")
+    if G.shape != X.shape:
+        raise ValueError(f"grad_output has shape {G.shape} but x has shape {X.shape}")
+    C, inner = layout(_shape_only(X.shape), _shape_only(W.shape), axis)
+    _check_out(out, X.shape, X.dtype)
+    res, rd = X.empty(X.shape)
+    gres, gwd = W.empty((C,), "float64")
+    n = int(np.prod(X.shape))
+    if n:
+        w = W.dev if W.cdtype == X.cdtype else cuda.to_device(W.dev.copy_to_host().astype(X.cdtype))
+        xf, gf = X.dev.reshape(n), G.dev.reshape(n)
+        _sp.prelu_bwd_input[_grid(n), THREADS, X.stream](gf, xf, w, rd.reshape(n), C, inner)
+        _sp.prelu_bwd_weight[_row_grid(C), _rw.BLOCK, X.stream](gf, xf, gwd, C, inner)
+    else:
+        gwd.copy_to_device(np.zeros(C))
+    Wd = _Arr.__new__(_Arr)
+    Wd.__dict__.update(W.__dict__)
+    Wd.cdtype = "float64"
+    return X.give_back(res, rd, out), Wd.give_back(gres, gwd, None)
+
+
+def dev_rrelu_train(x: Any, lower: float, upper: float, seed: int, out: Any) -> Any:
+    X = _Arr(x)
+    _check_out(out, X.shape, X.dtype)
+    res, rd = X.empty(X.shape)
+    sres, sd = X.empty(X.shape)
+    n = int(np.prod(X.shape))
+    if n:
+        k = _sp.rrelu_train[_grid(n), THREADS, X.stream]
+        k(X.dev.reshape(n), rd.reshape(n), sd.reshape(n), lower, upper, np.uint64(seed))
+    return X.give_back(res, rd, out), X.give_back(sres, sd, None)
+
+
+def dev_multiply(a: Any, b: Any, out: Any) -> Any:
+    A = _Arr(a, "grad_output")
+    B = _Arr(b, "slopes")
+    if A.shape != B.shape:
+        raise ValueError(f"grad_output has shape {A.shape} but slopes has shape {B.shape}")
+    _check_out(out, A.shape, A.dtype)
+    res, rd = A.empty(A.shape)
+    n = int(np.prod(A.shape))
+    if n:
+        _sp.multiply[_grid(n), THREADS, A.stream](A.dev.reshape(n), B.dev.reshape(n), rd.reshape(n))
+    return A.give_back(res, rd, out)
+
+
+def dev_maxout(x: Any, pieces: int, axis: int, out: Any, layout: Any) -> Any:
+    X = _Arr(x)
+    k, ax, _ = layout(_shape_only(X.shape), pieces, axis)
+    x2, ax, moved = _rows(X, ax)
+    oshape = list(X.shape)
+    oshape[ax] //= k
+    _check_out(out, tuple(oshape), X.dtype)
+    o2 = cuda.device_array((x2.shape[0], x2.shape[1] // k), dtype=X.cdtype)
+    if o2.size:
+        _sp.maxout_fwd[_grid(o2.size), THREADS, X.stream](x2, o2, k)
+    O = _Arr.__new__(_Arr)
+    O.__dict__.update(X.__dict__)
+    O.shape = tuple(oshape)
+    res, rd = _unrows(O, o2, ax, tuple(moved[:-1]) + (moved[-1] // k,))
+    return O.give_back(res, rd, out)
+
+
+def dev_maxout_backward(g: Any, x: Any, pieces: int, axis: int, out: Any, layout: Any) -> Any:
+    X = _Arr(x)
+    G = _Arr(g, "grad_output")
+    k, ax, _ = layout(_shape_only(X.shape), pieces, axis)
+    oshape = list(X.shape)
+    oshape[ax] //= k
+    if tuple(G.shape) != tuple(oshape):
+        raise ValueError(f"grad_output has shape {G.shape}; maxout's output has {tuple(oshape)}")
+    _check_out(out, X.shape, X.dtype)
+    x2, _, moved = _rows(X, ax)
+    g2, _, _ = _rows(G, ax)
+    gx2 = cuda.device_array(x2.shape, dtype=X.cdtype)
+    if g2.size:
+        _sp.maxout_bwd[_grid(g2.size), THREADS, X.stream](g2, x2, gx2, k)
+    res, rd = _unrows(X, gx2, ax, moved)
+    return X.give_back(res, rd, out)
+
+
+# --------------------------------------------------------------------------- #
+# BCE-with-logits and MSE                                                     #
+# --------------------------------------------------------------------------- #
+
+
+def _full(w: Any, X: _Arr, name: str) -> tuple[Any, bool]:
+    """``w`` broadcast to X's shape as a contiguous device array (or a dummy)."""
+    if w is None:
+        return cuda.to_device(np.zeros(1, dtype=X.cdtype)), False
+    kind = _kind(w)
+    try:
+        if kind == "torch":
+            t = w.detach().to(X.orig.device) if hasattr(X.orig, "device") else w.detach()
+            return cuda.as_cuda_array(t.double().expand(X.shape).contiguous().reshape(-1)), True
+        if kind == "cupy":
+            import cupy
+
+            c = cupy.ascontiguousarray(cupy.broadcast_to(w, X.shape), dtype=np.float64)
+            return cuda.as_cuda_array(c.reshape(-1)), True
+        h = np.broadcast_to(np.asarray(_host(w), dtype=np.float64), X.shape)
+    except (RuntimeError, ValueError) as e:
+        raise ValueError(
+            f"{name} with shape {tuple(getattr(w, 'shape', ()))} does not broadcast to "
+            f"{tuple(X.shape)}"
+        ) from e
+    return cuda.to_device(np.ascontiguousarray(h).reshape(-1)), True
+
+
+def _pointwise_loss(kind: str, x: Any, target: Any, weight: Any, pos_weight: Any,
+                    reduction: str, return_grad: bool, grad_out: Any, out: Any) -> Any:  # fmt: skip
+    X = _Arr(x, "input" if kind == "mse" else "logits")
+    T = _Arr(target, "target")
+    if tuple(T.shape) != tuple(X.shape):
+        raise ValueError(f"target has shape {tuple(T.shape)}; it needs {tuple(X.shape)}")
+    n = int(np.prod(X.shape))
+    scale = 1.0 / n if reduction == "mean" and n else 1.0
+    if return_grad:
+        _check_out(grad_out, X.shape, X.dtype)
+    want_loss = reduction == "none"
+    if want_loss:
+        _check_out(out, X.shape, X.dtype)
+    loss = cuda.device_array(max(n, 1) if want_loss else 1, dtype=np.float64)
+    gres, gd = X.empty(X.shape) if return_grad else (None, cuda.device_array(1, X.cdtype))
+    total = cuda.to_device(np.zeros(1))
+    if n:
+        xf, tf = X.dev.reshape(n), T.dev.reshape(n)
+        gf = gd.reshape(n) if return_grad else gd
+        blocks = max(1, min(math.ceil(n / _rw.BLOCK), 2 if SIM else 65535))
+        launch = (blocks, _rw.BLOCK, X.stream)
+        if kind == "mse":
+            _sp.mse[launch](xf, tf, scale, loss, want_loss, total, gf, bool(return_grad))
+        else:
+            wd, has_w = _full(weight, X, "weight")
+            pd, has_p = _full(pos_weight, X, "pos_weight")
+            _sp.bce_with_logits[launch](
+                xf, tf, wd, pd, has_w, has_p, scale, loss, want_loss, total, gf, bool(return_grad)
+            )
+    if want_loss:
+        lossv = _loss_array(X, loss, tuple(X.shape), out)
+    else:
+        lossv = _scalar_loss(X, total, float(n) if reduction == "mean" else 1.0)
+        if out is not None:
+            raise ValueError("out= is only used with reduction='none' on the GPU")
+    if not return_grad:
+        return lossv
+    return lossv, X.give_back(gres, gd, grad_out)
+
+
+def dev_bce_with_logits(x, target, weight, pos_weight, reduction, return_grad, grad_out, out):  # type: ignore[no-untyped-def]
+    return _pointwise_loss("bce", x, target, weight, pos_weight, reduction, return_grad,
+                           grad_out, out)  # fmt: skip
+
+
+def dev_mse(x, target, reduction, return_grad, grad_out, out):  # type: ignore[no-untyped-def]
+    return _pointwise_loss("mse", x, target, None, None, reduction, return_grad, grad_out, out)
