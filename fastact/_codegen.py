@@ -218,7 +218,7 @@ def cuda_elementwise() -> str:
         '"""',
         "",
         "# ruff: noqa: E501",
-        "from numba import cuda",
+        "from numba import cuda, float32",
         "",
         "from fastact import _cuda_math as _m",
         f"from fastact.table import {', '.join(_constants())}",
@@ -244,6 +244,19 @@ def cuda_elementwise() -> str:
             "    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):",
             f"        out[i] = g[i] * {e.deriv.__name__}(x[i], a, b)",
             "",
+            "",
+            "@cuda.jit",
+            f"def {n}_fwd_kernel_h(x, out, a, b):",
+            "    # float16 in and out, computed in float32 (a, b: float32)",
+            "    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):",
+            f"        out[i] = {e.fwd.__name__}(float32(x[i]), a, b)",
+            "",
+            "",
+            "@cuda.jit",
+            f"def {n}_bwd_kernel_h(g, x, out, a, b):",
+            "    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):",
+            f"        out[i] = float32(g[i]) * {e.deriv.__name__}(float32(x[i]), a, b)",
+            "",
         ]
     out.append("")
     out.append("FWD = {")
@@ -251,6 +264,13 @@ def cuda_elementwise() -> str:
     out.append("}")
     out.append("BWD = {")
     out += [f'    "{e.name}": {e.name}_bwd_kernel,' for e in table.ENTRIES]
+    out.append("}")
+    out.append("#: float16 storage, float32 arithmetic (no conversion pass over the array)")
+    out.append("FWD_H = {")
+    out += [f'    "{e.name}": {e.name}_fwd_kernel_h,' for e in table.ENTRIES]
+    out.append("}")
+    out.append("BWD_H = {")
+    out += [f'    "{e.name}": {e.name}_bwd_kernel_h,' for e in table.ENTRIES]
     out.append("}")
     return "\n".join(out) + "\n"
 

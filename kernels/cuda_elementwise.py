@@ -10,7 +10,7 @@ thread. They also run under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``).
 """
 
 # ruff: noqa: E501
-from numba import cuda
+from numba import cuda, float32
 
 from fastact import _cuda_math as _m
 from fastact.table import GELU_TANH_C, INV_SQRT_2, INV_SQRT_2PI, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI
@@ -319,6 +319,19 @@ def identity_bwd_kernel(g, x, out, a, b):
 
 
 @cuda.jit
+def identity_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = identity_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def identity_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * identity_deriv(float32(x[i]), a, b)
+
+
+@cuda.jit
 def sigmoid_fwd_kernel(x, out, a, b):
     # y = y = 1 / (1 + exp(-x))
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -330,6 +343,19 @@ def sigmoid_bwd_kernel(g, x, out, a, b):
     # grad_in = grad_out * (dy/dx = y (1 - y))
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = g[i] * sigmoid_deriv(x[i], a, b)
+
+
+@cuda.jit
+def sigmoid_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = sigmoid_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def sigmoid_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * sigmoid_deriv(float32(x[i]), a, b)
 
 
 @cuda.jit
@@ -347,6 +373,19 @@ def tanh_bwd_kernel(g, x, out, a, b):
 
 
 @cuda.jit
+def tanh_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = tanh_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def tanh_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * tanh_deriv(float32(x[i]), a, b)
+
+
+@cuda.jit
 def hardtanh_fwd_kernel(x, out, a, b):
     # y = y = min(max(x, min_val), max_val)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -358,6 +397,19 @@ def hardtanh_bwd_kernel(g, x, out, a, b):
     # grad_in = grad_out * (dy/dx = 1 for min_val < x < max_val, else 0)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = g[i] * hardtanh_deriv(x[i], a, b)
+
+
+@cuda.jit
+def hardtanh_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = hardtanh_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def hardtanh_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * hardtanh_deriv(float32(x[i]), a, b)
 
 
 @cuda.jit
@@ -375,6 +427,19 @@ def relu6_bwd_kernel(g, x, out, a, b):
 
 
 @cuda.jit
+def relu6_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = relu6_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def relu6_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * relu6_deriv(float32(x[i]), a, b)
+
+
+@cuda.jit
 def softsign_fwd_kernel(x, out, a, b):
     # y = y = x / (1 + |x|)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -386,6 +451,19 @@ def softsign_bwd_kernel(g, x, out, a, b):
     # grad_in = grad_out * (dy/dx = 1 / (1 + |x|)^2)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = g[i] * softsign_deriv(x[i], a, b)
+
+
+@cuda.jit
+def softsign_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = softsign_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def softsign_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * softsign_deriv(float32(x[i]), a, b)
 
 
 @cuda.jit
@@ -403,6 +481,19 @@ def relu_bwd_kernel(g, x, out, a, b):
 
 
 @cuda.jit
+def relu_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = relu_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def relu_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * relu_deriv(float32(x[i]), a, b)
+
+
+@cuda.jit
 def leaky_relu_fwd_kernel(x, out, a, b):
     # y = y = x for x > 0, negative_slope * x otherwise
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -414,6 +505,19 @@ def leaky_relu_bwd_kernel(g, x, out, a, b):
     # grad_in = grad_out * (dy/dx = 1 for x > 0, negative_slope otherwise)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = g[i] * leaky_relu_deriv(x[i], a, b)
+
+
+@cuda.jit
+def leaky_relu_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = leaky_relu_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def leaky_relu_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * leaky_relu_deriv(float32(x[i]), a, b)
 
 
 @cuda.jit
@@ -431,6 +535,19 @@ def elu_bwd_kernel(g, x, out, a, b):
 
 
 @cuda.jit
+def elu_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = elu_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def elu_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * elu_deriv(float32(x[i]), a, b)
+
+
+@cuda.jit
 def selu_fwd_kernel(x, out, a, b):
     # y = y = scale (x for x > 0, alpha (exp(x) - 1) otherwise)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -442,6 +559,19 @@ def selu_bwd_kernel(g, x, out, a, b):
     # grad_in = grad_out * (dy/dx = scale (1 for x > 0, alpha exp(x) otherwise))
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = g[i] * selu_deriv(x[i], a, b)
+
+
+@cuda.jit
+def selu_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = selu_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def selu_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * selu_deriv(float32(x[i]), a, b)
 
 
 @cuda.jit
@@ -459,6 +589,19 @@ def celu_bwd_kernel(g, x, out, a, b):
 
 
 @cuda.jit
+def celu_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = celu_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def celu_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * celu_deriv(float32(x[i]), a, b)
+
+
+@cuda.jit
 def softplus_fwd_kernel(x, out, a, b):
     # y = y = log(1 + exp(beta x)) / beta, y = x where beta x > threshold
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -470,6 +613,19 @@ def softplus_bwd_kernel(g, x, out, a, b):
     # grad_in = grad_out * (dy/dx = sigmoid(beta x), 1 where beta x > threshold)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = g[i] * softplus_deriv(x[i], a, b)
+
+
+@cuda.jit
+def softplus_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = softplus_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def softplus_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * softplus_deriv(float32(x[i]), a, b)
 
 
 @cuda.jit
@@ -487,6 +643,19 @@ def logsigmoid_bwd_kernel(g, x, out, a, b):
 
 
 @cuda.jit
+def logsigmoid_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = logsigmoid_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def logsigmoid_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * logsigmoid_deriv(float32(x[i]), a, b)
+
+
+@cuda.jit
 def silu_fwd_kernel(x, out, a, b):
     # y = y = x sigmoid(x)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -498,6 +667,19 @@ def silu_bwd_kernel(g, x, out, a, b):
     # grad_in = grad_out * (dy/dx = s (1 + x (1 - s)), s = sigmoid(x))
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = g[i] * silu_deriv(x[i], a, b)
+
+
+@cuda.jit
+def silu_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = silu_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def silu_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * silu_deriv(float32(x[i]), a, b)
 
 
 @cuda.jit
@@ -515,6 +697,19 @@ def swish_bwd_kernel(g, x, out, a, b):
 
 
 @cuda.jit
+def swish_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = swish_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def swish_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * swish_deriv(float32(x[i]), a, b)
+
+
+@cuda.jit
 def gelu_fwd_kernel(x, out, a, b):
     # y = y = x Phi(x) (approximate='none'); y = x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2 (approximate='tanh')
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -526,6 +721,19 @@ def gelu_bwd_kernel(g, x, out, a, b):
     # grad_in = grad_out * (dy/dx = Phi(x) + x phi(x) (approximate='none'); the derivative of the tanh form)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = g[i] * gelu_deriv(x[i], a, b)
+
+
+@cuda.jit
+def gelu_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = gelu_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def gelu_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * gelu_deriv(float32(x[i]), a, b)
 
 
 @cuda.jit
@@ -543,6 +751,19 @@ def mish_bwd_kernel(g, x, out, a, b):
 
 
 @cuda.jit
+def mish_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = mish_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def mish_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * mish_deriv(float32(x[i]), a, b)
+
+
+@cuda.jit
 def hardsigmoid_fwd_kernel(x, out, a, b):
     # y = y = 0 for x <= -3, 1 for x >= 3, x / 6 + 1/2 otherwise
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -557,6 +778,19 @@ def hardsigmoid_bwd_kernel(g, x, out, a, b):
 
 
 @cuda.jit
+def hardsigmoid_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = hardsigmoid_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def hardsigmoid_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * hardsigmoid_deriv(float32(x[i]), a, b)
+
+
+@cuda.jit
 def hardswish_fwd_kernel(x, out, a, b):
     # y = y = 0 for x <= -3, x for x >= 3, x (x + 3) / 6 otherwise
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
@@ -568,6 +802,19 @@ def hardswish_bwd_kernel(g, x, out, a, b):
     # grad_in = grad_out * (dy/dx = 0 for x <= -3, x / 3 + 1/2 for -3 < x < 3, 1 for x >= 3)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = g[i] * hardswish_deriv(x[i], a, b)
+
+
+@cuda.jit
+def hardswish_fwd_kernel_h(x, out, a, b):
+    # float16 in and out, computed in float32 (a, b: float32)
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = hardswish_fwd(float32(x[i]), a, b)
+
+
+@cuda.jit
+def hardswish_bwd_kernel_h(g, x, out, a, b):
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        out[i] = float32(g[i]) * hardswish_deriv(float32(x[i]), a, b)
 
 
 FWD = {
@@ -611,4 +858,47 @@ BWD = {
     "mish": mish_bwd_kernel,
     "hardsigmoid": hardsigmoid_bwd_kernel,
     "hardswish": hardswish_bwd_kernel,
+}
+#: float16 storage, float32 arithmetic (no conversion pass over the array)
+FWD_H = {
+    "identity": identity_fwd_kernel_h,
+    "sigmoid": sigmoid_fwd_kernel_h,
+    "tanh": tanh_fwd_kernel_h,
+    "hardtanh": hardtanh_fwd_kernel_h,
+    "relu6": relu6_fwd_kernel_h,
+    "softsign": softsign_fwd_kernel_h,
+    "relu": relu_fwd_kernel_h,
+    "leaky_relu": leaky_relu_fwd_kernel_h,
+    "elu": elu_fwd_kernel_h,
+    "selu": selu_fwd_kernel_h,
+    "celu": celu_fwd_kernel_h,
+    "softplus": softplus_fwd_kernel_h,
+    "logsigmoid": logsigmoid_fwd_kernel_h,
+    "silu": silu_fwd_kernel_h,
+    "swish": swish_fwd_kernel_h,
+    "gelu": gelu_fwd_kernel_h,
+    "mish": mish_fwd_kernel_h,
+    "hardsigmoid": hardsigmoid_fwd_kernel_h,
+    "hardswish": hardswish_fwd_kernel_h,
+}
+BWD_H = {
+    "identity": identity_bwd_kernel_h,
+    "sigmoid": sigmoid_bwd_kernel_h,
+    "tanh": tanh_bwd_kernel_h,
+    "hardtanh": hardtanh_bwd_kernel_h,
+    "relu6": relu6_bwd_kernel_h,
+    "softsign": softsign_bwd_kernel_h,
+    "relu": relu_bwd_kernel_h,
+    "leaky_relu": leaky_relu_bwd_kernel_h,
+    "elu": elu_bwd_kernel_h,
+    "selu": selu_bwd_kernel_h,
+    "celu": celu_bwd_kernel_h,
+    "softplus": softplus_bwd_kernel_h,
+    "logsigmoid": logsigmoid_bwd_kernel_h,
+    "silu": silu_bwd_kernel_h,
+    "swish": swish_bwd_kernel_h,
+    "gelu": gelu_bwd_kernel_h,
+    "mish": mish_bwd_kernel_h,
+    "hardsigmoid": hardsigmoid_bwd_kernel_h,
+    "hardswish": hardswish_bwd_kernel_h,
 }

@@ -21,6 +21,13 @@ SIM = bool(config.ENABLE_CUDASIM)
 #: thread is a Python thread
 BLOCK = 8 if SIM else 256
 WARPS = max(1, BLOCK // 32)
+#: short rows: one warp (LANES threads) per row, each lane keeping up to CACHE
+#: elements of its row in registers, so the row is read from memory once
+LANES = 4 if SIM else 32
+CACHE = 8 if SIM else 32
+ROWS_PER_BLOCK = BLOCK // LANES
+#: rows up to this many classes take the warp-per-row kernels
+WARP_MAX_C = LANES * CACHE
 USE_SHUFFLE = not SIM
 FULL_MASK = 0xFFFFFFFF
 NEG_INF = -math.inf
@@ -113,21 +120,33 @@ def _log(s):
 
 @cuda.jit(device=True)
 def _row_max_sum(x, row, smem, lse_mode):
-    """(shift, s) for one row: the shifted max and sum_j exp(x_j - shift)."""
+    """(shift, s) for one row: the shifted max and sum_j exp(x_j - shift).
+
+    One read of the row: each thread keeps a running max ``m`` and a sum ``s`` of
+    ``exp(x - m)`` rescaled when ``m`` grows (online softmax); the block then
+    combines them as ``S = sum_t s_t exp(m_t - M)``. NaN propagates through ``s``;
+    -inf elements add nothing. Rows whose max is not finite (all -inf, or +inf)
+    take a second pass with the conventional shift, as before.
+    """
     tid = cuda.threadIdx.x
     C = x.shape[1]
     m = NEG_INF
+    s = 0.0
     for j in range(tid, C, BLOCK):
-        v = float64(x[row, j])
+        xv = x[row, j]
+        v = float64(xv)
         if v > m:
+            s = s * float64(_m.exp(_m.like(m - v, xv))) + 1.0
             m = v
-    m = block_max(m, smem)
-    if abs(m) < math.inf:
-        sh = m
-    elif m == math.inf and not lse_mode:
-        sh = m  # +inf gives NaN, as PyTorch's softmax
-    else:
-        sh = 0.0
+        elif v != NEG_INF:
+            s += float64(_m.exp(xv - _m.like(m, xv)))
+    M = block_max(m, smem)
+    if abs(M) < math.inf:
+        xv = x[row, 0]
+        part = s * float64(_m.exp(_m.like(m - M, xv))) if m != NEG_INF else s
+        return M, block_sum(part, smem)
+    # +inf gives NaN, as PyTorch's softmax; logsumexp gives +inf; all -inf rows shift by 0
+    sh = M if math.inf == M and not lse_mode else 0.0
     s = 0.0
     for j in range(tid, C, BLOCK):
         v = x[row, j]
@@ -310,3 +329,122 @@ def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_gr
                     float64(weight[j]) if has_weight else 1.0
                 )
                 grad[row, j] = e * _m.like(ps, v) - _m.like(scale * wq, v)
+
+
+@cuda.jit(device=True)
+def _lane_max(v, smem):
+    """Max over the LANES threads of this row's warp, returned to all of them."""
+    if USE_SHUFFLE:
+        v = _warp_max(v)
+        return cuda.shfl_sync(FULL_MASK, v, 0)
+    tid = cuda.threadIdx.x
+    smem[tid] = v
+    cuda.syncthreads()
+    if tid % LANES == 0:
+        r = smem[tid]
+        for k in range(1, LANES):
+            if smem[tid + k] > r:
+                r = smem[tid + k]
+        smem[tid] = r
+    cuda.syncthreads()
+    r = smem[tid - tid % LANES]
+    cuda.syncthreads()
+    return r
+
+
+@cuda.jit(device=True)
+def _lane_sum(v, smem):
+    """Sum over the LANES threads of this row's warp, returned to all of them."""
+    if USE_SHUFFLE:
+        v = _warp_sum(v)
+        return cuda.shfl_sync(FULL_MASK, v, 0)
+    tid = cuda.threadIdx.x
+    smem[tid] = v
+    cuda.syncthreads()
+    if tid % LANES == 0:
+        r = smem[tid]
+        for k in range(1, LANES):
+            r += smem[tid + k]
+        smem[tid] = r
+    cuda.syncthreads()
+    r = smem[tid - tid % LANES]
+    cuda.syncthreads()
+    return r
+
+
+@cuda.jit(device=True)
+def _warp_row_stats(x, row, active, lane, buf, smem, lse_mode):
+    """(shift, s) of a short row held by one warp; each lane caches its elements in buf.
+
+    Every thread of the block must call this (the simulator path synchronises)."""
+    C = x.shape[1]
+    m = NEG_INF
+    nk = (C - lane + LANES - 1) // LANES  # this lane's elements: j = lane + k LANES
+    if active:
+        for k in range(nk):
+            v = float64(x[row, lane + k * LANES])
+            buf[k] = v
+            if v > m:
+                m = v
+    m = _lane_max(m, smem)
+    if abs(m) < math.inf:
+        sh = m
+    elif m == math.inf and not lse_mode:
+        sh = m  # +inf gives NaN, as PyTorch's softmax
+    else:
+        sh = 0.0
+    s = 0.0
+    if active:
+        xs = x[row, 0]
+        for k in range(nk):
+            s += float64(_m.exp(_m.like(buf[k] - sh, xs)))
+    return sh, _lane_sum(s, smem)
+
+
+@cuda.jit
+def softmax_rows_warp(x, out, mode, zero_masked):
+    """Short rows (C <= WARP_MAX_C): one warp per row, the row read once into registers.
+
+    mode 0: softmax, 1: log_softmax; the semantics of ``softmax_rows``.
+    """
+    smem = cuda.shared.array(BLOCK, float64)
+    buf = cuda.local.array(CACHE, float64)
+    tid = cuda.threadIdx.x
+    lane = tid % LANES
+    C = x.shape[1]
+    M = x.shape[0]
+    # a block-uniform loop: every thread reaches every reduction
+    for base in range(cuda.blockIdx.x * ROWS_PER_BLOCK, M, cuda.gridDim.x * ROWS_PER_BLOCK):
+        row = base + tid // LANES
+        active = row < M
+        sh, s = _warp_row_stats(x, row, active, lane, buf, smem, False)
+        if not active:
+            continue
+        xs = x[row, 0]
+        masked = s == 0.0 and zero_masked
+        inv = 1.0 / s if s != 0.0 else math.nan
+        ls = _log(s)
+        for k in range((C - lane + LANES - 1) // LANES):
+            j = lane + k * LANES
+            if masked:
+                out[row, j] = 0.0 if mode == 0 else NEG_INF
+            elif mode == 0:
+                out[row, j] = _m.exp(_m.like(buf[k] - sh, xs)) * _m.like(inv, xs)
+            else:
+                out[row, j] = _m.like(buf[k] - sh, xs) - _m.like(ls, xs)
+
+
+@cuda.jit
+def logsumexp_rows_warp(x, out):
+    """Short rows: logsumexp with one warp per row (the row read once)."""
+    smem = cuda.shared.array(BLOCK, float64)
+    buf = cuda.local.array(CACHE, float64)
+    tid = cuda.threadIdx.x
+    lane = tid % LANES
+    M = x.shape[0]
+    for base in range(cuda.blockIdx.x * ROWS_PER_BLOCK, M, cuda.gridDim.x * ROWS_PER_BLOCK):
+        row = base + tid // LANES
+        active = row < M
+        sh, s = _warp_row_stats(x, row, active, lane, buf, smem, True)
+        if active and lane == 0:
+            out[row] = sh + _log(s)

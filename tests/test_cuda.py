@@ -60,6 +60,22 @@ def test_elementwise_on_device_arrays(entry, dtype):
     assert_close(gx, dref, rtol, rtol * np.abs(g.astype(np.float64)) + atol, f"cuda {entry.name}'")
 
 
+def test_float16_device_arrays_stay_float16():
+    """float16 device arrays go through the float16-storage kernels (float32 math)."""
+    x = _x(np.float16)
+    g = np.linspace(-2, 2, x.size).astype(np.float16)
+    y = fastact.gelu(cuda.to_device(x))
+    assert y.dtype == np.float16
+    gx = fastact.silu_backward(cuda.to_device(g), cuda.to_device(x))
+    assert gx.dtype == np.float16
+    e, s = table.BY_NAME["gelu"], table.BY_NAME["silu"]
+    with np.errstate(all="ignore"):
+        ref = e.ref(x.astype(np.float64), *e.encode(())).astype(np.float16)
+        dref = g.astype(np.float64) * s.ref_deriv(x.astype(np.float64), *s.encode(()))
+    assert_close(y.copy_to_host(), ref, 1e-3, 6e-8, "gelu f16")
+    assert_close(gx.copy_to_host(), dref.astype(np.float16), 1e-3, 6e-8, "silu' f16")
+
+
 def test_elementwise_out_shapes_and_errors():
     x = _x(np.float32).reshape(1, -1)
     out = cuda.device_array_like(x)
@@ -101,6 +117,30 @@ def test_rowwise_against_scipy_and_torch(op, dtype):
         want = getattr(torch, op)(torch.tensor(ROWS.astype(dtype)), -1).numpy()
     got = getattr(fastact, op)(ROWS.astype(dtype), backend="cuda")
     assert_close(got, want, 1e-6, 1e-6, f"{op} edge rows")
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
+def test_rowwise_short_and_long_rows(op):
+    """Both kernels: one warp per row (C <= WARP_MAX_C, row cached in registers) and
+    one block per row (online max/sum), on rows with the special values."""
+    from fastact.kernels.cuda_rowwise import WARP_MAX_C
+
+    rng = np.random.default_rng(9)
+    for C in (WARP_MAX_C, WARP_MAX_C + 9):
+        x = rng.normal(size=(len(ROWS) + 3, C)) * 4
+        x[: len(ROWS)] = np.resize(ROWS, (len(ROWS), C))
+        x[len(ROWS), C // 2] = np.nan
+        for dtype, tol in ((np.float32, 2e-6), (np.float64, 1e-13)):
+            xd = x.astype(dtype)
+            with np.errstate(all="ignore"):
+                want = getattr(torch, op)(torch.tensor(x), -1).numpy()
+            got = getattr(fastact, op)(cuda.to_device(xd)).copy_to_host()
+            assert_close(got, want.astype(dtype), tol, tol, f"{op} C={C} {dtype.__name__}")
+    masked = np.full((2, WARP_MAX_C + 1), -np.inf)
+    masked[1, 3] = 0.0
+    if op != "logsumexp":
+        y = getattr(fastact, op)(masked, all_masked="zero", backend="cuda")
+        assert np.all(y[0] == (0.0 if op == "softmax" else -np.inf))
 
 
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
@@ -283,6 +323,10 @@ for ks in (ce.FWD, ce.BWD):
         for dt in (f32, f64):
             arrs = (dt[::1],) * (2 if ks is ce.FWD else 3)
             cuda.compile_ptx(k.py_func, arrs + (dt, dt), cc=(9, 0)); n += 1
+for ks in (ce.FWD_H, ce.BWD_H):
+    for k in ks.values():
+        arrs = (types.float16[::1],) * (2 if ks is ce.FWD_H else 3)
+        cuda.compile_ptx(k.py_func, arrs + (f32, f32), cc=(9, 0)); n += 1
 for dt in (f32, f64):
     cuda.compile_ptx(cr.softmax_rows.py_func, (dt[:, ::1], dt[:, ::1], i64, b1), cc=(9, 0))
     cuda.compile_ptx(cr.logsumexp_rows.py_func, (dt[:, ::1], dt[::1]), cc=(9, 0))
@@ -304,7 +348,9 @@ for dt in (f32, f64):
         f64, f64[::1], b1, f64[::1], dt[::1], b1), cc=(9, 0))
     cuda.compile_ptx(cs.mse.py_func, (dt[::1], dt[::1], f64, f64[::1], b1, f64[::1], dt[::1],
         b1), cc=(9, 0))
-    n += 14
+    cuda.compile_ptx(cr.softmax_rows_warp.py_func, (dt[:, ::1], dt[:, ::1], i64, b1), cc=(9, 0))
+    cuda.compile_ptx(cr.logsumexp_rows_warp.py_func, (dt[:, ::1], dt[::1]), cc=(9, 0))
+    n += 16
 print("compiled", n)
 """
 

@@ -5,9 +5,11 @@ Results have the input's array type, device and stream (kernels are launched on
 the library's current stream: ``torch.cuda.current_stream()``,
 ``cupy.cuda.get_current_stream()``, Numba's default stream). A NumPy array with
 ``backend="cuda"`` is copied to the device and the result back. float16 (and
-bfloat16 for PyTorch) is converted to float32 by the array library, computed,
-and converted back. Under ``NUMBA_ENABLE_CUDASIM=1`` everything runs in Numba's
-simulator (small sizes only), which is how CI tests it.
+bfloat16 for PyTorch) is computed in float32: the elementwise kernels read and
+write float16 directly (``FWD_H``/``BWD_H``), the row-wise kernels and bfloat16
+go through a float32 copy made by the array library. Under
+``NUMBA_ENABLE_CUDASIM=1`` everything runs in Numba's simulator (small sizes
+only), which is how CI tests it.
 
 Every operation of the CPU backends runs here: the table's activations, prelu
 (weight gradient reduced per channel in float64), rrelu training (the same
@@ -94,14 +96,16 @@ _F = {"float32": np.float32, "float64": np.float64}
 class _Arr:
     """An input as a contiguous device array in a compute dtype, and how to give results back."""
 
-    def __init__(self, a: Any, name: str = "x") -> None:
+    def __init__(self, a: Any, name: str = "x", keep_half: bool = False) -> None:
+        # keep_half: float16 stays float16 on the device (the kernel converts per element)
         self.kind = _kind(a)
         self.orig = a
+        half = "float16" if keep_half else "float32"
         if self.kind == "numpy":
             host = np.asarray(a)
             _check_dtype(str(host.dtype), name)
             self.dtype = str(host.dtype)
-            self.cdtype = "float32" if self.dtype == "float16" else self.dtype
+            self.cdtype = half if self.dtype == "float16" else self.dtype
             self.shape = host.shape
             self.dev = cuda.to_device(np.ascontiguousarray(host, dtype=self.cdtype))
             self.kind = "numpy"
@@ -110,7 +114,10 @@ class _Arr:
         if self.kind == "torch":
             self.dtype = str(a.dtype).replace("torch.", "")
             _check_dtype(self.dtype, name, bf16=True)
-            self.cdtype = "float32" if self.dtype in ("float16", "bfloat16") else self.dtype
+            self.cdtype = (
+                half if self.dtype == "float16"
+                else "float32" if self.dtype == "bfloat16" else self.dtype
+            )  # fmt: skip
             t = a.detach()
             if self.cdtype != self.dtype:
                 t = t.float()
@@ -123,7 +130,7 @@ class _Arr:
 
             self.dtype = str(a.dtype)
             _check_dtype(self.dtype, name)
-            self.cdtype = "float32" if self.dtype == "float16" else self.dtype
+            self.cdtype = half if self.dtype == "float16" else self.dtype
             c = cupy.ascontiguousarray(a, dtype=self.cdtype)
             self.keep = c
             self.shape = tuple(c.shape)
@@ -132,7 +139,7 @@ class _Arr:
             dev = a if hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)
             self.dtype = str(dev.dtype)
             _check_dtype(self.dtype, name)
-            self.cdtype = "float32" if self.dtype == "float16" else self.dtype
+            self.cdtype = half if self.dtype == "float16" else self.dtype
             self.shape = tuple(int(s) for s in dev.shape)
             if self.cdtype != self.dtype or not dev.is_c_contiguous():
                 dev = cuda.to_device(np.ascontiguousarray(dev.copy_to_host(), dtype=self.cdtype))
@@ -210,6 +217,11 @@ def _row_grid(rows: int) -> int:
     return max(1, min(rows, 2 if SIM else 65535 * 4))
 
 
+def _warp_grid(rows: int) -> int:
+    """Blocks for the warp-per-row kernels (ROWS_PER_BLOCK rows per block per sweep)."""
+    return max(1, min(math.ceil(rows / _rw.ROWS_PER_BLOCK), 2 if SIM else 65535 * 4))
+
+
 def _grid(n: int) -> int:
     if SIM:
         return max(1, min(math.ceil(n / THREADS), 4))
@@ -222,24 +234,25 @@ def _grid(n: int) -> int:
 
 
 def _scalars(cdtype: str, a: float, b: float):  # type: ignore[no-untyped-def]
-    t = _F[cdtype]
+    t = _F.get(cdtype, np.float32)  # float16 storage computes in float32
     return t(a), t(b)
 
 
 def elementwise_forward(name: str, x: Any, a: float, b: float, out: Any) -> Any:
-    X = _Arr(x)
+    X = _Arr(x, keep_half=True)
     _check_out(out, X.shape, X.dtype)
     res, rd = X.empty(X.shape)
     n = int(np.prod(X.shape))
     if n:
         ca, cb = _scalars(X.cdtype, a, b)
-        _ew.FWD[name][_grid(n), THREADS, X.stream](X.dev.reshape(n), rd.reshape(n), ca, cb)
+        k = (_ew.FWD_H if X.cdtype == "float16" else _ew.FWD)[name]
+        k[_grid(n), THREADS, X.stream](X.dev.reshape(n), rd.reshape(n), ca, cb)
     return X.give_back(res, rd, out)
 
 
 def elementwise_backward(name: str, g: Any, x: Any, a: float, b: float, out: Any) -> Any:
-    X = _Arr(x)
-    G = _Arr(g, "grad_output")
+    X = _Arr(x, keep_half=True)
+    G = _Arr(g, "grad_output", keep_half=True)
     if G.shape != X.shape:
         raise ValueError(
             f"grad_output has shape {G.shape} but x has shape {X.shape}; they must match"
@@ -253,7 +266,7 @@ def elementwise_backward(name: str, g: Any, x: Any, a: float, b: float, out: Any
     n = int(np.prod(X.shape))
     if n:
         ca, cb = _scalars(X.cdtype, a, b)
-        k = _ew.BWD[name][_grid(n), THREADS, X.stream]
+        k = (_ew.BWD_H if X.cdtype == "float16" else _ew.BWD)[name][_grid(n), THREADS, X.stream]
         k(G.dev.reshape(n), X.dev.reshape(n), rd.reshape(n), ca, cb)
     return X.give_back(res, rd, out)
 
@@ -298,8 +311,11 @@ def softmax(x: Any, axis: int, mode: int, zero_masked: bool, out: Any) -> Any:
     _check_out(out, X.shape, X.dtype)
     x2, ax, moved = _rows(X, axis)
     o2 = cuda.device_array(x2.shape, dtype=X.cdtype)
-    if x2.size:
-        _rw.softmax_rows[_row_grid(x2.shape[0]), _rw.BLOCK, X.stream](x2, o2, mode, zero_masked)
+    M, C = x2.shape
+    if x2.size and C <= _rw.WARP_MAX_C:
+        _rw.softmax_rows_warp[_warp_grid(M), _rw.BLOCK, X.stream](x2, o2, mode, zero_masked)
+    elif x2.size:
+        _rw.softmax_rows[_row_grid(M), _rw.BLOCK, X.stream](x2, o2, mode, zero_masked)
     res, rd = _unrows(X, o2, ax, moved)
     return X.give_back(res, rd, out)
 
@@ -313,8 +329,11 @@ def logsumexp(x: Any, axis: int, keepdims: bool, out: Any) -> Any:
     _check_out(out, shape, X.dtype)
     res, rd = X.empty(shape)
     r1 = rd.reshape(x2.shape[0]) if x2.shape[0] else rd
-    if x2.shape[0]:
-        _rw.logsumexp_rows[_row_grid(x2.shape[0]), _rw.BLOCK, X.stream](x2, r1)
+    M, C = x2.shape
+    if M and 0 < C <= _rw.WARP_MAX_C:
+        _rw.logsumexp_rows_warp[_warp_grid(M), _rw.BLOCK, X.stream](x2, r1)
+    elif M:
+        _rw.logsumexp_rows[_row_grid(M), _rw.BLOCK, X.stream](x2, r1)
     return X.give_back(res, rd, out)
 
 
