@@ -364,3 +364,19 @@ def test_kernels_compile_for_sm90():
         pytest.skip("no NVVM/NVRTC toolchain here (pip install 'fastact[cuda]')")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "compiled" in r.stdout
+
+
+def test_gpu_target_script_runs_in_the_simulator(tmp_path):
+    """bench/tools/gpu_targets.py (the H100 targets) runs end to end at tiny sizes."""
+    import json
+
+    script = os.path.join(os.path.dirname(__file__), "..", "bench", "tools", "gpu_targets.py")
+    out = tmp_path / "gpu.json"
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    r = subprocess.run([sys.executable, script, "--small", "--out", str(out)], env=env,
+                       capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["device"] == "CUDA simulator" and res["small"]
+    assert set(res["elementwise_2^28_f32"]) == {"relu", "sigmoid", "tanh", "gelu", "silu"}
+    assert res["softmax_f32"]["ms"] > 0 and res["cross_entropy_fwd_bwd"]["ms"] > 0
