@@ -156,6 +156,36 @@ def _cy_scalar(fn) -> str:
     return "\n".join([head, *lines, body])
 
 
+def _cy_loops(e: table.Elementwise, body: str) -> list[str]:
+    """The threaded and serial loops of one kernel. A first parameter with choices
+    (gelu's ``approximate``) is unswitched: one loop per choice with the encoded value
+    as a constant, so that gcc sees no branch in the loop and vectorizes it."""
+    cases: list[tuple[str, str]] = [("", "a")]
+    if e.params and e.params[0].choices:
+        vals = sorted(set(e.params[0].choices.values()))
+        cases = [
+            ("else" if k == len(vals) - 1 else f"{'if' if k == 0 else 'elif'} a == {v!r}",
+             f"like({v!r}, x[i])")
+            for k, v in enumerate(vals)
+        ]  # fmt: skip
+    lines: list[str] = []
+    for cond, a in cases:
+        ind = "        "
+        if cond:
+            lines.append(f"{ind}{cond}:")
+            ind += "    "
+        stmt = body.format(a=a)
+        lines += [
+            f"{ind}if nthreads > 1:",
+            f"{ind}    for i in prange(n, num_threads=nthreads, schedule='static'):",
+            f"{ind}        {stmt}",
+            f"{ind}else:",
+            f"{ind}    for i in range(n):",
+            f"{ind}        {stmt}",
+        ]
+    return lines
+
+
 def cython_elementwise() -> str:
     out = [_CY_HEADER.format(hash=_source_hash())]
     for name in _constants():
@@ -166,6 +196,8 @@ def cython_elementwise() -> str:
             out += ["", _cy_scalar(fn), ""]
     for e in table.ENTRIES:
         n = e.name
+        fwd = f"out[i] = {e.fwd.__name__}(x[i], {{a}}, b)"
+        bwd = f"out[i] = g[i] * {e.deriv.__name__}(x[i], {{a}}, b)"
         out += [
             "",
             f"def {n}_fwd_k(floating[::1] x, floating[::1] out, floating a, floating b, "
@@ -173,12 +205,7 @@ def cython_elementwise() -> str:
             f"    # y = {e.formula}",
             "    cdef Py_ssize_t i, n = x.shape[0]",
             "    with nogil:",
-            "        if nthreads > 1:",
-            "            for i in prange(n, num_threads=nthreads, schedule='static'):",
-            f"                out[i] = {e.fwd.__name__}(x[i], a, b)",
-            "        else:",
-            "            for i in range(n):",
-            f"                out[i] = {e.fwd.__name__}(x[i], a, b)",
+            *_cy_loops(e, fwd),
             "",
             "",
             "def " + n + "_bwd_k(floating[::1] g, floating[::1] x, floating[::1] out, floating a, "
@@ -186,12 +213,7 @@ def cython_elementwise() -> str:
             f"    # grad_in = grad_out * ({e.derivative})",
             "    cdef Py_ssize_t i, n = x.shape[0]",
             "    with nogil:",
-            "        if nthreads > 1:",
-            "            for i in prange(n, num_threads=nthreads, schedule='static'):",
-            f"                out[i] = g[i] * {e.deriv.__name__}(x[i], a, b)",
-            "        else:",
-            "            for i in range(n):",
-            f"                out[i] = g[i] * {e.deriv.__name__}(x[i], a, b)",
+            *_cy_loops(e, bwd),
             "",
         ]
     out.append("")

@@ -200,12 +200,12 @@ def relu_deriv(x, a, b):
 
 def relu6_fwd(x, a, b):
     # y = min(max(x, 0), 6)
-    return hardtanh_fwd(x, 0.0, 6.0)
+    return hardtanh_fwd(x, _m.like(0.0, x), _m.like(6.0, x))
 
 
 def relu6_deriv(x, a, b):
     # dy/dx = 1 for 0 < x < 6, else 0
-    return hardtanh_deriv(x, 0.0, 6.0)
+    return hardtanh_deriv(x, _m.like(0.0, x), _m.like(6.0, x))
 
 
 def leaky_relu_fwd(x, a, b):
@@ -231,12 +231,12 @@ def elu_deriv(x, a, b):
 
 def selu_fwd(x, a, b):
     # y = scale * (x for x > 0, alpha (exp(x) - 1) otherwise)
-    return _m.like(SELU_SCALE, x) * elu_fwd(x, SELU_ALPHA, b)
+    return _m.like(SELU_SCALE, x) * elu_fwd(x, _m.like(SELU_ALPHA, x), b)
 
 
 def selu_deriv(x, a, b):
     # dy/dx = scale * (1 for x > 0, alpha exp(x) otherwise)
-    return _m.like(SELU_SCALE, x) * elu_deriv(x, SELU_ALPHA, b)
+    return _m.like(SELU_SCALE, x) * elu_deriv(x, _m.like(SELU_ALPHA, x), b)
 
 
 def celu_fwd(x, a, b):
@@ -280,21 +280,27 @@ def swish_fwd(x, a, b):
 
 
 def swish_deriv(x, a, b):
-    # dy/dx = s + a x s (1 - s), s = sigmoid(a x)  (1 at +inf, 0 at -inf for a > 0)
+    # dy/dx = s (1 + a x (1 - s)), s = sigmoid(a x)  (1 at +inf, 0 at -inf for a > 0)
+    # one exp and one division: e = exp(-|ax|), r = 1 / (1 + e) give s and 1 - s
+    # exactly (r and e r, swapped for ax < 0), without cancellation
     ax = _m.like(a, x) * x
-    s = _m.sigmoid(ax)
-    d = s + ax * s * _m.sigmoid(-ax)
+    e = _m.exp(-abs(ax))
+    r = _m.like(1.0, x) / (_m.like(1.0, x) + e)
+    er = e * r
+    s = r if ax >= 0 else er
+    oms = er if ax >= 0 else r
+    d = s * (_m.like(1.0, x) + ax * oms)
     return d if not _m.isinf(x) else (_m.like(1.0, x) if ax > 0 else _m.like(0.0, x))
 
 
 def silu_fwd(x, a, b):
     # y = x sigmoid(x)
-    return swish_fwd(x, 1.0, b)
+    return swish_fwd(x, _m.like(1.0, x), b)
 
 
 def silu_deriv(x, a, b):
     # dy/dx = s (1 + x (1 - s)), s = sigmoid(x)
-    return swish_deriv(x, 1.0, b)
+    return swish_deriv(x, _m.like(1.0, x), b)
 
 
 def gelu_fwd(x, a, b):
@@ -323,7 +329,7 @@ def gelu_deriv(x, a, b):
         du = k * (_m.like(1.0, x) + _m.like(3.0, x) * c * x * x)
         d = s + _m.like(2.0, x) * x * s * _m.sigmoid(-u2) * du
     # beyond |x| = 1e6 the result is exactly 1 or 0 (and x^3 may overflow)
-    big = not abs(x) < _m.like(1e6, x) and not _m.isnan(x)
+    big = abs(x) >= _m.like(1e6, x)  # False for NaN
     return d if not big else (_m.like(1.0, x) if x > 0 else _m.like(0.0, x))
 
 
