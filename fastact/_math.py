@@ -428,6 +428,51 @@ def _dispatch(py, f32, f64):
     return py
 
 
+@njit(**_J)
+def _key_f32(v):
+    b = _f32_as_i32(v)
+    return np.int32(b ^ ((b >> np.int32(31)) & np.int32(0x7FFFFFFF)))
+
+
+@njit(**_J)
+def _key_f64(v):
+    b = _f64_as_i64(v)
+    return np.int64(b ^ ((b >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF)))
+
+
+def order_key(v):
+    """An integer (int32 / int64) image of a float, monotone in its value:
+    ``bits ^ ((bits >> (w - 1)) & (2^(w-1) - 1))``. Integer max reductions
+    vectorize without fast-math; a NaN with the sign bit clear sorts above +inf,
+    with it set below -inf. :func:`from_order_key` inverts it."""
+    raise NotImplementedError  # compiled code only
+
+
+def from_order_key(k):
+    """The float whose :func:`order_key` is ``k`` (the map is its own inverse)."""
+    raise NotImplementedError  # compiled code only
+
+
+@overload(order_key, inline="always")
+def _ol_order_key(v):
+    if v == types.float32:
+        return lambda v: _key_f32(v)
+    if v == types.float64:
+        return lambda v: _key_f64(v)
+    raise TypingError(f"order_key(): unsupported type {v}")
+
+
+@overload(from_order_key, inline="always")
+def _ol_from_order_key(k):
+    if k == types.int32:
+        return lambda k: _i32_as_f32(np.int32(k ^ ((k >> np.int32(31)) & np.int32(0x7FFFFFFF))))
+    if k == types.int64:
+        return lambda k: _i64_as_f64(
+            np.int64(k ^ ((k >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF)))
+        )
+    raise TypingError(f"from_order_key(): unsupported type {k}")
+
+
 def exp(x):
     """e**x (inf -> inf, -inf -> 0, NaN -> NaN; subnormal results rounded once)."""
     return math.exp(x)
