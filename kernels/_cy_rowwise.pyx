@@ -18,14 +18,37 @@ cdef double NEG_INF = -INFINITY
 cdef double NAN_ = float("nan")
 
 
+cdef extern from "fa_rows.h" nogil:
+    double fa_max_f(const float* x, Py_ssize_t n)
+    double fa_max_d(const double* x, Py_ssize_t n)
+    double fa_sum_f(const float* x, Py_ssize_t n)
+    double fa_sum_d(const double* x, Py_ssize_t n)
+    double fa_dot_f(const float* a, const float* b, Py_ssize_t n)
+    double fa_dot_d(const double* a, const double* b, Py_ssize_t n)
+
+
 cdef inline double row_max(floating* x, Py_ssize_t n) noexcept nogil:
-    # max_j x_j, NaN ignored (it comes back through the sum)
-    cdef double m = NEG_INF
-    cdef Py_ssize_t j
-    for j in range(n):
-        if x[j] > m:
-            m = x[j]
-    return m
+    # max_j x_j (integer max over order keys, vectorized; see fa_rows.h)
+    if floating is float:
+        return fa_max_f(x, n)
+    else:
+        return fa_max_d(x, n)
+
+
+cdef inline double row_sum(floating* x, Py_ssize_t n) noexcept nogil:
+    # sum_j x_j in double (16 partial sums, vectorized)
+    if floating is float:
+        return fa_sum_f(x, n)
+    else:
+        return fa_sum_d(x, n)
+
+
+cdef inline double row_dot(floating* a, floating* b, Py_ssize_t n) noexcept nogil:
+    # sum_j a_j b_j in double (16 partial sums, vectorized)
+    if floating is float:
+        return fa_dot_f(a, b, n)
+    else:
+        return fa_dot_d(a, b, n)
 
 
 cdef inline double softmax_shift(double m) noexcept nogil:
@@ -42,8 +65,21 @@ cdef inline double row_sumexp(floating* x, floating* buf, Py_ssize_t n, double s
     cdef double s = 0.0
     for j in range(n):
         buf[j] = m_exp(x[j] - sh)
-    for j in range(n):
-        s += buf[j]
+    return row_sum(buf, n)
+
+
+cdef inline double row_sumexp_chunked(floating* x, Py_ssize_t n, double shift) noexcept nogil:
+    # sum_j exp(x_j - shift) without a row buffer: exponentials of 256 elements at a
+    # time in a stack buffer (vectorized), each chunk summed with row_sum
+    cdef floating buf[256]
+    cdef floating sh = <floating>shift
+    cdef Py_ssize_t j0, j, k
+    cdef double s = 0.0
+    for j0 in range(0, n, 256):
+        k = min(256, n - j0)
+        for j in range(k):
+            buf[j] = m_exp(x[j0 + j] - sh)
+        s += row_sum(buf, k)
     return s
 
 
@@ -78,17 +114,13 @@ def softmax_rows(floating[:, ::1] x, floating[:, ::1] out, floating[:, ::1] buf,
 
 
 def logsumexp_rows(floating[:, ::1] x, floating[::1] out, int nthreads):
-    cdef Py_ssize_t M = x.shape[0], C = x.shape[1], r, j
+    cdef Py_ssize_t M = x.shape[0], C = x.shape[1], r
     cdef double m, sh, s
-    cdef floating shc
     with nogil:
         for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
             m = row_max(&x[r, 0], C) if C > 0 else NEG_INF
             sh = m if fabs(m) < INFINITY else 0.0
-            shc = <floating>sh
-            s = 0.0
-            for j in range(C):
-                s = s + m_exp(x[r, j] - shc)
+            s = row_sumexp_chunked(&x[r, 0], C, sh)
             out[r] = sh + log(s) if (s > 0.0 or s != s) else NEG_INF
 
 
@@ -100,9 +132,7 @@ def softmax_backward_rows(floating[:, ::1] g, floating[:, ::1] y, floating[:, ::
     cdef floating d
     with nogil:
         for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
-            dot = 0.0
-            for j in range(C):
-                dot = dot + <double>g[r, j] * y[r, j]
+            dot = row_dot(&g[r, 0], &y[r, 0], C) if C > 0 else 0.0
             d = <floating>dot
             for j in range(C):
                 out[r, j] = y[r, j] * (g[r, j] - d)
@@ -116,9 +146,7 @@ def log_softmax_backward_rows(floating[:, ::1] g, floating[:, ::1] y, floating[:
     cdef floating t
     with nogil:
         for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
-            tot = 0.0
-            for j in range(C):
-                tot = tot + g[r, j]
+            tot = row_sum(&g[r, 0], C) if C > 0 else 0.0
             t = <floating>tot
             for j in range(C):
                 out[r, j] = g[r, j] - m_exp(y[r, j]) * t
@@ -187,9 +215,7 @@ def cross_entropy_prob(floating[:, ::1] x, floating[:, ::1] q, double[::1] weigh
         for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
             sh = softmax_shift(row_max(&x[r, 0], C))
             shc = <floating>sh
-            s = 0.0
-            for j in range(C):
-                s = s + m_exp(x[r, j] - shc)
+            s = row_sumexp_chunked(&x[r, 0], C, sh)
             ls = log(s)
             li = 0.0
             wq = 0.0

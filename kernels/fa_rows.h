@@ -1,0 +1,74 @@
+/* Row reductions for the Cython row-wise kernels, written so that gcc vectorizes
+ * them without -ffast-math (IEEE semantics kept):
+ *
+ * - the maximum over an order-preserving integer image of the floats,
+ *   key = bits ^ ((bits >> (w - 1)) & (2^(w-1) - 1)): an integer max reduction
+ *   (a NaN with the sign bit clear comes out as the maximum; the row's sum is
+ *   NaN either way);
+ * - sums and dot products in double with 16 independent partial sums (the lanes
+ *   of one vector), added up at the end. */
+#ifndef FA_ROWS_H
+#define FA_ROWS_H
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline int32_t fa_key_f(float v) {
+    int32_t b;
+    memcpy(&b, &v, sizeof b);
+    return b ^ ((b >> 31) & 0x7FFFFFFF);
+}
+
+static inline int64_t fa_key_d(double v) {
+    int64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b ^ ((b >> 63) & 0x7FFFFFFFFFFFFFFFLL);
+}
+
+static inline double fa_max_f(const float* x, ptrdiff_t n) {
+    if (n <= 0) return -INFINITY;
+    int32_t k = fa_key_f(x[0]);
+    for (ptrdiff_t j = 1; j < n; j++) {
+        int32_t v = fa_key_f(x[j]);
+        k = v > k ? v : k;
+    }
+    int32_t b = k ^ ((k >> 31) & 0x7FFFFFFF);
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+static inline double fa_max_d(const double* x, ptrdiff_t n) {
+    if (n <= 0) return -INFINITY;
+    int64_t k = fa_key_d(x[0]);
+    for (ptrdiff_t j = 1; j < n; j++) {
+        int64_t v = fa_key_d(x[j]);
+        k = v > k ? v : k;
+    }
+    int64_t b = k ^ ((k >> 63) & 0x7FFFFFFFFFFFFFFFLL);
+    double f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+#define FA_SUM_BODY(EXPR)                                       \
+    double acc[16] = {0};                                       \
+    ptrdiff_t j = 0;                                            \
+    for (; j + 16 <= n; j += 16)                                \
+        for (int k = 0; k < 16; k++) acc[k] += (EXPR(j + k));   \
+    double s = 0.0;                                             \
+    for (int k = 0; k < 16; k++) s += acc[k];                   \
+    for (; j < n; j++) s += (EXPR(j));                          \
+    return s;
+
+#define FA_X(i) (double)x[i]
+#define FA_AB(i) ((double)a[i] * (double)b[i])
+static inline double fa_sum_f(const float* x, ptrdiff_t n) { FA_SUM_BODY(FA_X) }
+static inline double fa_sum_d(const double* x, ptrdiff_t n) { FA_SUM_BODY(FA_X) }
+static inline double fa_dot_f(const float* a, const float* b, ptrdiff_t n) { FA_SUM_BODY(FA_AB) }
+static inline double fa_dot_d(const double* a, const double* b, ptrdiff_t n) { FA_SUM_BODY(FA_AB) }
+#undef FA_X
+#undef FA_AB
+#undef FA_SUM_BODY
+#endif
