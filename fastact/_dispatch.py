@@ -140,10 +140,16 @@ def run_map(
 
 #: (name, params, dtype) -> the encoded parameters as scalars of that dtype
 _TYPED_PARAMS: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+#: (name, dtype) -> the defaults, typed (calls without parameters)
+_TYPED_DEFAULTS: dict[tuple[str, np.dtype], tuple[Any, Any]] = {}
 
 
 def _typed_params(name: str, params: tuple[Any, ...], dt: np.dtype) -> tuple[Any, Any]:
     """Validated, encoded parameters in ``dt`` (cached: the per-call fast path)."""
+    if not params:
+        v = _TYPED_DEFAULTS.get((name, dt))
+        if v is not None:
+            return v
     try:
         key = (name, params, tuple(map(type, params)), dt)
         v = _TYPED_PARAMS.get(key)
@@ -155,6 +161,8 @@ def _typed_params(name: str, params: tuple[Any, ...], dt: np.dtype) -> tuple[Any
         if len(_TYPED_PARAMS) > 4096:
             _TYPED_PARAMS.clear()
         v = _TYPED_PARAMS[key] = (dt.type(a), dt.type(b))
+        if not params:
+            _TYPED_DEFAULTS[(name, dt)] = v
     return v
 
 
@@ -183,7 +191,9 @@ def elementwise_forward(
         be = _backends.auto_cpu() if backend is None else resolve(backend, x)
         o = _fast_out(x, out)
         if o is not None and not getattr(be, "DEVICE", False):
-            if x.size:
+            if x.ndim == 1:
+                be.unary(name, x, o, a, b)
+            elif x.size:
                 be.unary(name, x.reshape(-1), o.reshape(-1), a, b)
             return o
     spec = table.BY_NAME[name]

@@ -139,28 +139,49 @@ def lse_shift(m):
     return m if abs(m) < math.inf else 0.0
 
 
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def softmax_row(xr, outr, bufr, mode, zero_masked):
+    # bufr receives the exponentials: outr itself, unless out is x and x is needed
+    # again (in-place log_softmax)
+    n = xr.shape[0]
+    sh = softmax_shift(row_max(xr, 0, n))
+    s = row_sumexp(xr, bufr, 0, n, sh)
+    row_finish(xr, outr, 0, n, sh, s, mode, zero_masked)
+
+
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
 def softmax_rows(x, out, buf, mode, zero_masked):
-    # buf receives the exponentials: out itself, unless out is x and x is needed
-    # again (in-place log_softmax)
     for r in prange(x.shape[0]):
-        xr = x[r]
-        n = xr.shape[0]
-        sh = softmax_shift(row_max(xr, 0, n))
-        s = row_sumexp(xr, buf[r], 0, n, sh)
-        row_finish(xr, out[r], 0, n, sh, s, mode, zero_masked)
+        softmax_row(x[r], out[r], buf[r], mode, zero_masked)
+
+
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def softmax_rows_ser(x, out, buf, mode, zero_masked):
+    # one thread (small inputs: no thread-pool launch)
+    for r in range(x.shape[0]):
+        softmax_row(x[r], out[r], buf[r], mode, zero_masked)
+
+
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def logsumexp_row(xr, scratch):
+    # m + log(sum_j exp(x_j - m))
+    n = xr.shape[0]
+    sh = lse_shift(row_max(xr, 0, n))
+    s = row_sumexp(xr, scratch, 0, n, sh)
+    return sh + math.log(s) if s > 0.0 or s != s else NEG_INF
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
 def logsumexp_rows(x, out):
-    # out_r = m + log(sum_j exp(x_rj - m))
     for r in prange(x.shape[0]):
-        xr = x[r]
-        n = xr.shape[0]
-        sh = lse_shift(row_max(xr, 0, n))
-        scratch = np.empty(n, dtype=x.dtype)
-        s = row_sumexp(xr, scratch, 0, n, sh)
-        out[r] = sh + math.log(s) if s > 0.0 or s != s else NEG_INF
+        out[r] = logsumexp_row(x[r], np.empty(x.shape[1], dtype=x.dtype))
+
+
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def logsumexp_rows_ser(x, out):
+    scratch = np.empty(x.shape[1], dtype=x.dtype)
+    for r in range(x.shape[0]):
+        out[r] = logsumexp_row(x[r], scratch)
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")

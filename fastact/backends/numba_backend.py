@@ -92,31 +92,36 @@ SPLIT_ROW_AT = 1 << 15
 
 
 def _split_chunks(x: np.ndarray) -> int:
-    """Chunks per row for the split kernels (0: use row parallelism)."""
+    """Chunks per row for the split kernels (0: rows in parallel, -1: one thread)."""
     M, C = x.shape
+    if not _parallel(x.size):
+        return -1
     t = _threads.get_num_threads()
-    if t > 1 and t > M and C >= SPLIT_ROW_AT and _parallel(x.size):
+    if t > M and C >= SPLIT_ROW_AT:
         return 4 * t
-    _parallel(x.size)
     return 0
 
 
 def softmax(x: np.ndarray, out: np.ndarray, mode: int, zero_masked: bool) -> None:
     # the exponentials go to out, unless out is x and log_softmax still needs x
-    buf = np.empty_like(out) if mode == 1 and np.shares_memory(x, out) else out
+    buf = np.empty_like(out) if mode == 1 and (out is x or np.shares_memory(x, out)) else out
     k = _split_chunks(x)
-    if k:
+    if k > 0:
         _rw.softmax_split(x, out, buf, mode, zero_masked, k)
-    else:
+    elif k == 0:
         _rw.softmax_rows(x, out, buf, mode, zero_masked)
+    else:
+        _rw.softmax_rows_ser(x, out, buf, mode, zero_masked)
 
 
 def logsumexp(x: np.ndarray, out: np.ndarray) -> None:
     k = _split_chunks(x)
-    if k:
+    if k > 0:
         _rw.softmax_split(x, out.reshape(-1, 1), np.empty((1, x.shape[1]), x.dtype), 2, False, k)
-    else:
+    elif k == 0:
         _rw.logsumexp_rows(x, out)
+    else:
+        _rw.logsumexp_rows_ser(x, out)
 
 
 def softmax_backward(g: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
