@@ -9,9 +9,11 @@ bit-cast (an LLVM ``bitcast`` through :func:`numba.extending.intrinsic`), so a
 Accuracy (measured by ``tests/test_math.py`` against float64 / mpmath over dense
 samples and the edge values): ``exp``, ``expm1``, ``log1p`` and ``tanh`` are
 within 2 ulp in float32 and float64, with IEEE behaviour at overflow, underflow
-(subnormal results), ``+-inf`` and NaN. ``erfc`` in float32 is evaluated in
-float64 (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7); in float64
-it calls libm (scalar).
+(subnormal results), ``+-inf`` and NaN. ``erfc`` calls glibc's vector math
+library where it exists (:mod:`fastact._mvec`: libm's erfc/erfcf, vectorized by
+LLVM through libmvec); elsewhere, in float32 it is evaluated in float64
+(Numerical Recipes' Chebyshev fit, relative error < 1.2e-7) and in float64 it
+calls libm (scalar).
 
 Each public function has a plain-Python fallback (used outside compiled code)
 and an ``@overload`` choosing the float32 or float64 kernel by argument type.
@@ -30,6 +32,8 @@ from numba import njit, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 from numba.np.numpy_support import as_dtype
+
+from fastact import _mvec
 
 INF = math.inf
 
@@ -507,7 +511,19 @@ _dispatch(exp, _exp_f32, _exp_f64)
 _dispatch(expm1, _expm1_f32, _expm1_f64)
 _dispatch(log1p, _log1p_f32, _log1p_f64)
 _dispatch(tanh, _tanh_f32, _tanh_f64)
-_dispatch(erfc, _erfc_f32, _erfc_f64)
+if _mvec.HAVE_LIBMVEC:
+
+    @njit(**_J)
+    def _erfc_f32_mvec(x):
+        return _mvec.vcall_erfc(x)
+
+    @njit(**_J)
+    def _erfc_f64_mvec(x):
+        return _mvec.vcall_erfc(x)
+
+    _dispatch(erfc, _erfc_f32_mvec, _erfc_f64_mvec)
+else:
+    _dispatch(erfc, _erfc_f32, _erfc_f64)
 
 
 @njit(**_J)
