@@ -111,6 +111,7 @@ _CY_RENAMES = {
     "_m.exp(": "m_exp(",
     "_m.expm1(": "m_expm1(",
     "_m.log1p(": "m_log1p(",
+    "_m.log1pexp(": "m_log1pexp(",
     "_m.tanh(": "m_tanh(",
     "_m.erfc(": "m_erfc(",
     "_m.sigmoid(": "m_sigmoid(",
@@ -146,6 +147,9 @@ def _cy_scalar(fn) -> str:
     head = f"cdef inline floating {name}(floating x, floating a, floating b) noexcept nogil:"
     for k, v in _CY_RENAMES.items():
         body = body.replace(k, v)
+    left = re.findall(r"_m\.\w+", body)
+    if left:
+        raise ValueError(f"{name}: no Cython translation for {sorted(set(left))} (_CY_RENAMES)")
     # typed locals (Cython's inference trips over fused calls): bint for boolean ones
     decls: dict[str, str] = {}
     for line in body.splitlines():

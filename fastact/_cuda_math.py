@@ -20,7 +20,9 @@ INF = math.inf
 #: results (inf, NaN) where ``math`` would raise OverflowError / ValueError.
 _M = np if config.ENABLE_CUDASIM else math  # type: ignore[attr-defined]
 
-__all__ = ["INF", "erfc", "exp", "expm1", "isinf", "isnan", "like", "log1p", "sigmoid", "tanh"]
+__all__ = [
+    "INF", "erfc", "exp", "expm1", "isinf", "isnan", "like", "log1p", "log1pexp", "sigmoid", "tanh",
+]  # fmt: skip
 
 
 @cuda.jit(device=True)
@@ -62,3 +64,9 @@ def isinf(x):
 def sigmoid(x):
     # 1 / (1 + exp(-x)): exact limits 0 and 1 at -inf and +inf
     return like(1.0, x) / (like(1.0, x) + _M.exp(-x))
+
+
+@cuda.jit(device=True)
+def log1pexp(x):
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
+    return _M.log1p(_M.exp(-abs(x))) + (x if x > 0 else like(0.0, x))

@@ -61,8 +61,9 @@ def _load() -> list[tuple[str, int]] | None:
         lib = ctypes.CDLL(path)
         isas = _isa_variants()
         for isa, n in isas:  # every variant we may name must resolve
-            getattr(lib, f"_ZGV{isa}N{n}v_erfc")
-            getattr(lib, f"_ZGV{isa}N{2 * n}v_erfcf")
+            for f in ("erfc", "tanh", "log1p", "expm1", "exp"):
+                getattr(lib, f"_ZGV{isa}N{n}v_{f}")
+                getattr(lib, f"_ZGV{isa}N{2 * n}v_{f}f")
     except (OSError, AttributeError, RuntimeError):
         return None
     if os.environ.get("FASTACT_NO_LIBMVEC") == "1":
@@ -74,7 +75,11 @@ ISAS = _load()
 HAVE_LIBMVEC = ISAS is not None
 
 #: scalar name -> (LLVM type, lanes per ISA multiplier)
-_FUNCS = {"erfc": (ir.DoubleType(), 1), "erfcf": (ir.FloatType(), 2)}
+_FUNCS = {
+    f + suffix: (ty, mult)
+    for f in ("erfc", "tanh", "log1p", "expm1", "exp")
+    for suffix, ty, mult in (("", ir.DoubleType(), 1), ("f", ir.FloatType(), 2))
+}
 
 
 def _variants(fname: str) -> list[tuple[str, ir.VectorType]]:
@@ -105,7 +110,13 @@ def _keep_alive(mod: ir.Module) -> None:
 def _call(builder: ir.IRBuilder, fname: str, arg: ir.Value) -> ir.Value:
     mod = builder.module
     fty, _ = _FUNCS[fname]
-    scalar = mod.globals.get(fname) or ir.Function(mod, ir.FunctionType(fty, [fty]), name=fname)
+    scalar = mod.globals.get(fname)
+    if scalar is None:
+        scalar = ir.Function(mod, ir.FunctionType(fty, [fty]), name=fname)
+        # no side effects (errno is never read): lets the vectorizer replace the call
+        scalar.attributes.add("nounwind")
+        set.add(scalar.attributes, "memory(none)")
+        set.add(scalar.attributes, "willreturn")
     _keep_alive(mod)
     n_of = {vname: vt.count for vname, vt in _variants(fname)}
     mapping = ",".join(f"_ZGV_LLVM_N{n}v_{fname}({v})" for v, n in n_of.items())
@@ -115,19 +126,29 @@ def _call(builder: ir.IRBuilder, fname: str, arg: ir.Value) -> ir.Value:
     return call
 
 
-@intrinsic
-def vcall_erfc(typingctx, x):  # type: ignore[no-untyped-def]
-    """erfc(x) through libm, vectorized by LLVM with libmvec (float32: erfcf)."""
-    if x == types.float64:
+def _make(name: str):  # type: ignore[no-untyped-def]
+    @intrinsic
+    def vcall(typingctx, x):  # type: ignore[no-untyped-def]
+        if x == types.float64:
 
-        def cg64(context, builder, signature, args):  # type: ignore[no-untyped-def]
-            return _call(builder, "erfc", args[0])
+            def cg64(context, builder, signature, args):  # type: ignore[no-untyped-def]
+                return _call(builder, name, args[0])
 
-        return types.float64(types.float64), cg64
-    if x == types.float32:
+            return types.float64(types.float64), cg64
+        if x == types.float32:
 
-        def cg32(context, builder, signature, args):  # type: ignore[no-untyped-def]
-            return _call(builder, "erfcf", args[0])
+            def cg32(context, builder, signature, args):  # type: ignore[no-untyped-def]
+                return _call(builder, name + "f", args[0])
 
-        return types.float32(types.float32), cg32
-    return None
+            return types.float32(types.float32), cg32
+        return None
+
+    vcall.__doc__ = f"{name}(x) through libm, vectorized by LLVM with libmvec (float32: {name}f)."
+    return vcall
+
+
+vcall_erfc = _make("erfc")
+vcall_tanh = _make("tanh")
+vcall_log1p = _make("log1p")
+vcall_expm1 = _make("expm1")
+vcall_exp = _make("exp")

@@ -253,7 +253,7 @@ def celu_deriv(x, a, b):
 def softplus_fwd(x, a, b):
     # y = log(1 + exp(a x)) / a, and y = x where a x > b (threshold)
     bx = _m.like(a, x) * x
-    return x if bx > _m.like(b, x) else _m.log1p(_m.exp(bx)) / _m.like(a, x)
+    return x if bx > _m.like(b, x) else _m.log1pexp(bx) / _m.like(a, x)
 
 
 def softplus_deriv(x, a, b):
@@ -265,7 +265,7 @@ def softplus_deriv(x, a, b):
 def logsigmoid_fwd(x, a, b):
     # y = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))
     m = x if x < 0 else _m.like(0.0, x)
-    return m - _m.log1p(_m.exp(-abs(x)))
+    return m - _m.log1pexp(-abs(x))
 
 
 def logsigmoid_deriv(x, a, b):

@@ -68,3 +68,9 @@ cdef inline bint m_isinf(floating x) noexcept nogil:
 cdef inline floating m_sigmoid(floating x) noexcept nogil:
     # 1 / (1 + exp(-x)): exact limits 0 and 1 at -inf and +inf
     return <floating>1.0 / (<floating>1.0 + m_exp(-x))
+
+
+cdef inline floating m_log1pexp(floating x) noexcept nogil:
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|) (softplus / log-sigmoid core)
+    cdef floating nabs = -x if x > 0 else x
+    return m_log1p(m_exp(nabs)) + (x if x > 0 else <floating>0.0)
