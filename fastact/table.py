@@ -275,8 +275,10 @@ def logsigmoid_deriv(x, a, b):
 
 def swish_fwd(x, a, b):
     # y = x sigmoid(a x)  (0 at -inf for a > 0)
-    y = x * _m.sigmoid(_m.like(a, x) * x)
-    return y if not _m.isinf(x) else (x if x * _m.like(a, x) > 0 else _m.like(0.0, x))
+    ax = _m.like(a, x) * x
+    y = x * _m.sigmoid(ax)
+    # the only NaN-from-inf case is a x = -inf (inf * 0): the limit there is 0
+    return y if ax != -_m.INF else _m.like(0.0, x)
 
 
 def swish_deriv(x, a, b):
