@@ -28,6 +28,10 @@ CACHE = 8 if SIM else 32
 ROWS_PER_BLOCK = BLOCK // LANES
 #: rows up to this many classes take the warp-per-row kernels
 WARP_MAX_C = LANES * CACHE
+#: rows up to this many classes (and above WARP_MAX_C) are staged in shared memory
+#: (float64: 44 KiB per block on hardware, under the 48 KiB static limit with the
+#: reduction scratch) and read from global memory once
+SMEM_MAX_C = 64 if SIM else 5632
 USE_SHUFFLE = not SIM
 FULL_MASK = 0xFFFFFFFF
 NEG_INF = -math.inf
@@ -448,3 +452,51 @@ def logsumexp_rows_warp(x, out):
         sh, s = _warp_row_stats(x, row, active, lane, buf, smem, True)
         if active and lane == 0:
             out[row] = sh + _log(s)
+
+
+@cuda.jit
+def softmax_rows_smem(x, out, mode, zero_masked):
+    """Mid-size rows (WARP_MAX_C < C <= SMEM_MAX_C): one block per row, the row staged
+    in shared memory by the statistics pass, so global memory is read once.
+
+    mode 0: softmax, 1: log_softmax; the semantics of ``softmax_rows``.
+    """
+    smem = cuda.shared.array(BLOCK, float64)
+    row_buf = cuda.shared.array(SMEM_MAX_C, float64)
+    tid = cuda.threadIdx.x
+    C = x.shape[1]
+    for row in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
+        m = NEG_INF
+        s = 0.0
+        for j in range(tid, C, BLOCK):
+            v = float64(x[row, j])
+            row_buf[j] = v
+            if v > m:
+                s = s * math.exp(m - v) + 1.0 if m != NEG_INF else 1.0
+                m = v
+            elif v != NEG_INF:
+                s += math.exp(v - m)
+        M = block_max(m, smem)
+        if abs(M) < math.inf:
+            sh = M
+            s = block_sum(s * math.exp(m - M) if m != NEG_INF else s, smem)
+        else:
+            # all -inf (shift 0: sum 0) or +inf (NaN, as PyTorch): a second pass over
+            # the staged row
+            sh = M if math.inf == M else 0.0
+            s = 0.0
+            for j in range(tid, C, BLOCK):
+                s += math.exp(row_buf[j] - sh)
+            s = block_sum(s, smem)
+        xs = x[row, 0]
+        masked = s == 0.0 and zero_masked
+        inv = 1.0 / s if s != 0.0 else math.nan
+        ls = _log(s)
+        for j in range(tid, C, BLOCK):
+            if masked:
+                out[row, j] = 0.0 if mode == 0 else NEG_INF
+            elif mode == 0:
+                out[row, j] = _m.like(math.exp(row_buf[j] - sh) * inv, xs)
+            else:
+                out[row, j] = _m.like(row_buf[j] - sh, xs) - _m.like(ls, xs)
+        cuda.syncthreads()  # row_buf is rewritten by the next row

@@ -121,12 +121,14 @@ def test_rowwise_against_scipy_and_torch(op, dtype):
 
 @pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
 def test_rowwise_short_and_long_rows(op):
-    """Both kernels: one warp per row (C <= WARP_MAX_C, row cached in registers) and
-    one block per row (online max/sum), on rows with the special values."""
-    from fastact.kernels.cuda_rowwise import WARP_MAX_C
+    """Every row kernel: one warp per row (C <= WARP_MAX_C, row cached in registers),
+    one block per row with the row staged in shared memory (C <= SMEM_MAX_C) and one
+    block per row reading global memory (online max/sum), on rows with the special
+    values."""
+    from fastact.kernels.cuda_rowwise import SMEM_MAX_C, WARP_MAX_C
 
     rng = np.random.default_rng(9)
-    for C in (WARP_MAX_C, WARP_MAX_C + 9):
+    for C in (WARP_MAX_C, WARP_MAX_C + 9, SMEM_MAX_C, SMEM_MAX_C + 9):
         x = rng.normal(size=(len(ROWS) + 3, C)) * 4
         x[: len(ROWS)] = np.resize(ROWS, (len(ROWS), C))
         x[len(ROWS), C // 2] = np.nan
@@ -136,11 +138,13 @@ def test_rowwise_short_and_long_rows(op):
                 want = getattr(torch, op)(torch.tensor(x), -1).numpy()
             got = getattr(fastact, op)(cuda.to_device(xd)).copy_to_host()
             assert_close(got, want.astype(dtype), tol, tol, f"{op} C={C} {dtype.__name__}")
-    masked = np.full((2, WARP_MAX_C + 1), -np.inf)
-    masked[1, 3] = 0.0
-    if op != "logsumexp":
-        y = getattr(fastact, op)(masked, all_masked="zero", backend="cuda")
-        assert np.all(y[0] == (0.0 if op == "softmax" else -np.inf))
+    for C in (WARP_MAX_C + 1, SMEM_MAX_C + 1):
+        masked = np.full((2, C), -np.inf)
+        masked[1, 3] = 0.0
+        if op != "logsumexp":
+            y = getattr(fastact, op)(masked, all_masked="zero", backend="cuda")
+            assert np.all(y[0] == (0.0 if op == "softmax" else -np.inf))
+            assert y[1, 3] == (1.0 if op == "softmax" else 0.0)
 
 
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
@@ -350,7 +354,8 @@ for dt in (f32, f64):
         b1), cc=(9, 0))
     cuda.compile_ptx(cr.softmax_rows_warp.py_func, (dt[:, ::1], dt[:, ::1], i64, b1), cc=(9, 0))
     cuda.compile_ptx(cr.logsumexp_rows_warp.py_func, (dt[:, ::1], dt[::1]), cc=(9, 0))
-    n += 16
+    cuda.compile_ptx(cr.softmax_rows_smem.py_func, (dt[:, ::1], dt[:, ::1], i64, b1), cc=(9, 0))
+    n += 17
 print("compiled", n)
 """
 

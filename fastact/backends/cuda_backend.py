@@ -314,6 +314,8 @@ def softmax(x: Any, axis: int, mode: int, zero_masked: bool, out: Any) -> Any:
     M, C = x2.shape
     if x2.size and C <= _rw.WARP_MAX_C:
         _rw.softmax_rows_warp[_warp_grid(M), _rw.BLOCK, X.stream](x2, o2, mode, zero_masked)
+    elif x2.size and C <= _rw.SMEM_MAX_C:
+        _rw.softmax_rows_smem[_row_grid(M), _rw.BLOCK, X.stream](x2, o2, mode, zero_masked)
     elif x2.size:
         _rw.softmax_rows[_row_grid(M), _rw.BLOCK, X.stream](x2, o2, mode, zero_masked)
     res, rd = _unrows(X, o2, ax, moved)
