@@ -20,7 +20,7 @@ is split into chunks whose maxima and sums are combined (``*_split``).
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import get_thread_id, njit, prange
 
 from fastact import _math as _m
 from fastact._math import FASTMATH_REDUCE, FASTMATH_STRICT
@@ -172,16 +172,17 @@ def logsumexp_row(xr, scratch):
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
-def logsumexp_rows(x, out):
+def logsumexp_rows(x, out, scratch):
+    # scratch: one row of exponentials per thread (numba.get_thread_id()), allocated
+    # once per call instead of once per row
     for r in prange(x.shape[0]):
-        out[r] = logsumexp_row(x[r], np.empty(x.shape[1], dtype=x.dtype))
+        out[r] = logsumexp_row(x[r], scratch[get_thread_id()])
 
 
 @njit(fastmath=_FM, cache=True, error_model="numpy")
-def logsumexp_rows_ser(x, out):
-    scratch = np.empty(x.shape[1], dtype=x.dtype)
+def logsumexp_rows_ser(x, out, scratch):
     for r in range(x.shape[0]):
-        out[r] = logsumexp_row(x[r], scratch)
+        out[r] = logsumexp_row(x[r], scratch[0])
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
@@ -263,7 +264,7 @@ def log_softmax_backward_rows(g, y, out):
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
 def cross_entropy_index(
-    x, target, weight, has_weight, ignore_index, eps, scale, loss, grad, want_grad
+    x, target, weight, has_weight, ignore_index, eps, scale, loss, grad, want_grad, scratch
 ):
     """Fused cross-entropy with class-index targets, one row per iteration.
 
@@ -293,7 +294,7 @@ def cross_entropy_index(
         xt = np.float64(xr[t])
         # smoothing term before the row may be overwritten by exponentials (grad may be x)
         shift_sum = row_shift_sum(xr, weight, has_weight, sh) if eps != 0.0 else 0.0
-        buf = grad[r] if want_grad else np.empty(C, dtype=x.dtype)
+        buf = grad[r] if want_grad else scratch[get_thread_id()]
         s = row_sumexp(xr, buf, 0, C, sh)
         ls = math.log(s)
         # lse - x_j = (shift - x_j) + log(s): exact for x_j = shift
@@ -317,7 +318,7 @@ def cross_entropy_index(
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
-def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_grad):
+def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_grad, scratch):
     """Fused cross-entropy with class-probability targets.
 
     q'_j = (1 - eps) q_j + eps / C
@@ -329,8 +330,8 @@ def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_gr
         xr = x[r]
         qr = q[r]
         sh = softmax_shift(row_max(xr, 0, C))
-        scratch = np.empty(C, dtype=x.dtype)
-        s = row_sumexp(xr, scratch, 0, C, sh)
+        ex = scratch[get_thread_id()]
+        s = row_sumexp(xr, ex, 0, C, sh)
         ls = math.log(s)
         li = 0.0
         wq = 0.0
@@ -345,7 +346,7 @@ def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_gr
             for j in range(C):
                 wj = weight[j] if has_weight else 1.0
                 qj = (1.0 - eps) * np.float64(qr[j]) + eps / C
-                p = np.float64(scratch[j]) / s
+                p = np.float64(ex[j]) / s
                 gr[j] = scale * (p * wq - wj * qj)
 
 

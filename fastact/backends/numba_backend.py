@@ -114,14 +114,19 @@ def softmax(x: np.ndarray, out: np.ndarray, mode: int, zero_masked: bool) -> Non
         _rw.softmax_rows_ser(x, out, buf, mode, zero_masked)
 
 
+def _scratch(x: np.ndarray, rows: int | None = None) -> np.ndarray:
+    """One row of workspace per Numba thread (kernels index it by get_thread_id())."""
+    return np.empty((numba.get_num_threads() if rows is None else rows, x.shape[1]), x.dtype)
+
+
 def logsumexp(x: np.ndarray, out: np.ndarray) -> None:
     k = _split_chunks(x)
     if k > 0:
-        _rw.softmax_split(x, out.reshape(-1, 1), np.empty((1, x.shape[1]), x.dtype), 2, False, k)
+        _rw.softmax_split(x, out.reshape(-1, 1), _scratch(x, 1), 2, False, k)
     elif k == 0:
-        _rw.logsumexp_rows(x, out)
+        _rw.logsumexp_rows(x, out, _scratch(x))
     else:
-        _rw.logsumexp_rows_ser(x, out)
+        _rw.logsumexp_rows_ser(x, out, _scratch(x, 1))
 
 
 def softmax_backward(g: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
@@ -142,8 +147,9 @@ def cross_entropy_index(x, target, weight, ignore_index, eps, scale, want_grad, 
     loss = np.empty(x.shape[0], dtype=np.float64)
     w = _NO_W if weight is None else weight
     g = grad if want_grad else np.empty((1, 1), dtype=x.dtype)
+    ws = _scratch(x, 1 if want_grad else None)  # exponentials, when grad cannot hold them
     _rw.cross_entropy_index(
-        x, target, w, weight is not None, ignore_index, eps, scale, loss, g, want_grad
+        x, target, w, weight is not None, ignore_index, eps, scale, loss, g, want_grad, ws
     )
     return loss
 
@@ -153,7 +159,8 @@ def cross_entropy_prob(x, q, weight, eps, scale, want_grad, grad):  # type: igno
     loss = np.empty(x.shape[0], dtype=np.float64)
     w = _NO_W if weight is None else weight
     g = grad if want_grad else np.empty((1, 1), dtype=x.dtype)
-    _rw.cross_entropy_prob(x, q, w, weight is not None, eps, scale, loss, g, want_grad)
+    ws = _scratch(x)
+    _rw.cross_entropy_prob(x, q, w, weight is not None, eps, scale, loss, g, want_grad, ws)
     return loss
 
 
