@@ -123,14 +123,35 @@ def _log(s):
 
 
 @cuda.jit(device=True)
-def _row_max_sum(x, row, smem, lse_mode):
+def _shift(m, lse_mode):
+    """The shift for a row whose maximum is ``m``: ``m`` itself when finite; +inf stays
+    for softmax (NaN, as PyTorch) but is 0 for logsumexp (+inf); 0 for all -inf rows."""
+    if abs(m) < math.inf:
+        return m
+    return m if math.inf == m and not lse_mode else 0.0
+
+
+@cuda.jit(device=True)
+def _finish(d, inv, ls, mode, masked, xs):
+    """softmax (mode 0) or log_softmax (mode 1) of an element with x - shift = d
+    (float64), in the dtype of ``xs``; ``inv`` = 1/s, ``ls`` = log(s)."""
+    if masked:
+        return _m.like(0.0 if mode == 0 else NEG_INF, xs)
+    if mode == 0:
+        return _m.exp(_m.like(d, xs)) * _m.like(inv, xs)
+    return _m.like(d, xs) - _m.like(ls, xs)
+
+
+@cuda.jit(device=True)
+def _row_max_sum(x, row, smem, lse_mode, stage):
     """(shift, s) for one row: the shifted max and sum_j exp(x_j - shift).
 
     One read of the row: each thread keeps a running max ``m`` and a sum ``s`` of
     ``exp(x - m)`` rescaled when ``m`` grows (online softmax); the block then
     combines them as ``S = sum_t s_t exp(m_t - M)``. NaN propagates through ``s``;
     -inf elements add nothing. Rows whose max is not finite (all -inf, or +inf)
-    take a second pass with the conventional shift, as before.
+    take a second pass with the conventional shift. ``stage`` (a float64 shared
+    array, or None) receives the row, so that later passes need not read it again.
     """
     tid = cuda.threadIdx.x
     C = x.shape[1]
@@ -139,24 +160,24 @@ def _row_max_sum(x, row, smem, lse_mode):
     for j in range(tid, C, BLOCK):
         xv = x[row, j]
         v = float64(xv)
+        if stage is not None:
+            stage[j] = v
         if v > m:
             s = s * float64(_m.exp(_m.like(m - v, xv))) + 1.0
             m = v
         elif v != NEG_INF:
             s += float64(_m.exp(xv - _m.like(m, xv)))
     M = block_max(m, smem)
+    sh = _shift(M, lse_mode)
     if abs(M) < math.inf:
         xv = x[row, 0]
         part = s * float64(_m.exp(_m.like(m - M, xv))) if m != NEG_INF else s
-        return M, block_sum(part, smem)
-    # +inf gives NaN, as PyTorch's softmax; logsumexp gives +inf; all -inf rows shift by 0
-    sh = M if math.inf == M and not lse_mode else 0.0
+        return sh, block_sum(part, smem)
     s = 0.0
     for j in range(tid, C, BLOCK):
         v = x[row, j]
         s += float64(_m.exp(v - _m.like(sh, v)))
-    s = block_sum(s, smem)
-    return sh, s
+    return sh, block_sum(s, smem)
 
 
 @cuda.jit
@@ -166,32 +187,20 @@ def softmax_rows(x, out, mode, zero_masked):
     tid = cuda.threadIdx.x
     C = x.shape[1]
     for row in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
-        sh, s = _row_max_sum(x, row, smem, False)
-        if mode == 0:
-            if s == 0.0 and zero_masked:
-                for j in range(tid, C, BLOCK):
-                    out[row, j] = 0.0
-            else:
-                inv = 1.0 / s if s != 0.0 else math.nan
-                for j in range(tid, C, BLOCK):
-                    e = _m.exp(x[row, j] - _m.like(sh, x[row, j]))
-                    out[row, j] = e * _m.like(inv, e)
-        else:
-            if s == 0.0 and zero_masked:
-                for j in range(tid, C, BLOCK):
-                    out[row, j] = NEG_INF
-            else:
-                ls = _log(s)
-                for j in range(tid, C, BLOCK):
-                    v = x[row, j]
-                    out[row, j] = (v - _m.like(sh, v)) - _m.like(ls, v)
+        sh, s = _row_max_sum(x, row, smem, False, None)
+        masked = s == 0.0 and zero_masked
+        inv = 1.0 / s if s != 0.0 else math.nan
+        ls = _log(s)
+        for j in range(tid, C, BLOCK):
+            xv = x[row, j]
+            out[row, j] = _finish(float64(xv) - sh, inv, ls, mode, masked, xv)
 
 
 @cuda.jit
 def logsumexp_rows(x, out):
     smem = cuda.shared.array(BLOCK, float64)
     for row in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
-        sh, s = _row_max_sum(x, row, smem, True)
+        sh, s = _row_max_sum(x, row, smem, True, None)
         if cuda.threadIdx.x == 0:
             out[row] = sh + _log(s)
 
@@ -258,7 +267,7 @@ def cross_entropy_index(
                 for j in range(tid, C, BLOCK):
                     grad[row, j] = 0.0
             continue
-        sh, s = _row_max_sum(x, row, smem, False)
+        sh, s = _row_max_sum(x, row, smem, False, None)
         ls = _log(s)
         wt = weight[t] if has_weight else 1.0
         xt = float64(x[row, t])
@@ -310,7 +319,7 @@ def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_gr
     tid = cuda.threadIdx.x
     C = x.shape[1]
     for row in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
-        sh, s = _row_max_sum(x, row, smem, False)
+        sh, s = _row_max_sum(x, row, smem, False, None)
         ls = _log(s)
         a = 0.0
         b = 0.0
@@ -390,13 +399,7 @@ def _warp_row_stats(x, row, active, lane, buf, smem, lse_mode):
             buf[k] = v
             if v > m:
                 m = v
-    m = _lane_max(m, smem)
-    if abs(m) < math.inf:
-        sh = m
-    elif m == math.inf and not lse_mode:
-        sh = m  # +inf gives NaN, as PyTorch's softmax
-    else:
-        sh = 0.0
+    sh = _shift(_lane_max(m, smem), lse_mode)
     s = 0.0
     if active:
         xs = x[row, 0]
@@ -429,13 +432,7 @@ def softmax_rows_warp(x, out, mode, zero_masked):
         inv = 1.0 / s if s != 0.0 else math.nan
         ls = _log(s)
         for k in range((C - lane + LANES - 1) // LANES):
-            j = lane + k * LANES
-            if masked:
-                out[row, j] = 0.0 if mode == 0 else NEG_INF
-            elif mode == 0:
-                out[row, j] = _m.exp(_m.like(buf[k] - sh, xs)) * _m.like(inv, xs)
-            else:
-                out[row, j] = _m.like(buf[k] - sh, xs) - _m.like(ls, xs)
+            out[row, lane + k * LANES] = _finish(buf[k] - sh, inv, ls, mode, masked, xs)
 
 
 @cuda.jit
@@ -466,37 +463,12 @@ def softmax_rows_smem(x, out, mode, zero_masked):
     tid = cuda.threadIdx.x
     C = x.shape[1]
     for row in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
-        m = NEG_INF
-        s = 0.0
-        for j in range(tid, C, BLOCK):
-            v = float64(x[row, j])
-            row_buf[j] = v
-            if v > m:
-                s = s * math.exp(m - v) + 1.0 if m != NEG_INF else 1.0
-                m = v
-            elif v != NEG_INF:
-                s += math.exp(v - m)
-        M = block_max(m, smem)
-        if abs(M) < math.inf:
-            sh = M
-            s = block_sum(s * math.exp(m - M) if m != NEG_INF else s, smem)
-        else:
-            # all -inf (shift 0: sum 0) or +inf (NaN, as PyTorch): a second pass over
-            # the staged row
-            sh = M if math.inf == M else 0.0
-            s = 0.0
-            for j in range(tid, C, BLOCK):
-                s += math.exp(row_buf[j] - sh)
-            s = block_sum(s, smem)
+        sh, s = _row_max_sum(x, row, smem, False, row_buf)
         xs = x[row, 0]
         masked = s == 0.0 and zero_masked
         inv = 1.0 / s if s != 0.0 else math.nan
         ls = _log(s)
+        # each thread reads back the elements it staged: no barrier needed before
         for j in range(tid, C, BLOCK):
-            if masked:
-                out[row, j] = 0.0 if mode == 0 else NEG_INF
-            elif mode == 0:
-                out[row, j] = _m.like(math.exp(row_buf[j] - sh) * inv, xs)
-            else:
-                out[row, j] = _m.like(row_buf[j] - sh, xs) - _m.like(ls, xs)
+            out[row, j] = _finish(row_buf[j] - sh, inv, ls, mode, masked, xs)
         cuda.syncthreads()  # row_buf is rewritten by the next row
