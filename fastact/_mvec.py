@@ -39,6 +39,10 @@ def _isa_variants() -> list[tuple[str, int]]:
     return out
 
 
+#: the libm functions the kernels call through libmvec (double; float with suffix f)
+NAMES = ("erfc", "log1p", "exp")
+
+
 def _load() -> list[tuple[str, int]] | None:
     # libmvec is loaded even when disabled, so that kernels cached on disk by a run
     # that used it still link
@@ -61,7 +65,7 @@ def _load() -> list[tuple[str, int]] | None:
         lib = ctypes.CDLL(path)
         isas = _isa_variants()
         for isa, n in isas:  # every variant we may name must resolve
-            for f in ("erfc", "tanh", "log1p", "expm1", "exp"):
+            for f in NAMES:
                 getattr(lib, f"_ZGV{isa}N{n}v_{f}")
                 getattr(lib, f"_ZGV{isa}N{2 * n}v_{f}f")
     except (OSError, AttributeError, RuntimeError):
@@ -77,7 +81,7 @@ HAVE_LIBMVEC = ISAS is not None
 #: scalar name -> (LLVM type, lanes per ISA multiplier)
 _FUNCS = {
     f + suffix: (ty, mult)
-    for f in ("erfc", "tanh", "log1p", "expm1", "exp")
+    for f in NAMES
     for suffix, ty, mult in (("", ir.DoubleType(), 1), ("f", ir.FloatType(), 2))
 }
 
@@ -148,7 +152,5 @@ def _make(name: str):  # type: ignore[no-untyped-def]
 
 
 vcall_erfc = _make("erfc")
-vcall_tanh = _make("tanh")
 vcall_log1p = _make("log1p")
-vcall_expm1 = _make("expm1")
 vcall_exp = _make("exp")

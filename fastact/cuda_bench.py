@@ -14,7 +14,11 @@ from typing import Any
 import numpy as np
 
 
-def _time(f: Callable[[], Any], sync: Callable[[], None], min_time: float, repeat: int) -> float:
+def time_synced(
+    f: Callable[[], Any], sync: Callable[[], Any], min_time: float = 0.2, repeat: int = 5
+) -> float:
+    """Best mean seconds per call of ``f`` over ``repeat`` rounds, ``sync()`` before
+    every clock read (GPU work is asynchronous); the first call is not timed."""
     f()
     sync()
     t0 = time.perf_counter()
@@ -42,9 +46,9 @@ def time_case(case: Any, n: int, dtype: str, min_time: float, repeat: int) -> di
     dd = dict(d)
     dd.update(dev)
     sync = cuda.synchronize
-    res = {"t_cuda": _time(lambda: case.run(dd, "cuda"), sync, min_time, repeat)}
+    res = {"t_cuda": time_synced(lambda: case.run(dd, "cuda"), sync, min_time, repeat)}
     src, dst = dev["x"], cuda.device_array_like(dev["x"])
-    res["t_cuda_copy"] = _time(lambda: dst.copy_to_device(src), sync, min_time, repeat)
+    res["t_cuda_copy"] = time_synced(lambda: dst.copy_to_device(src), sync, min_time, repeat)
     try:
         import torch
 
@@ -54,7 +58,7 @@ def time_case(case: Any, n: int, dtype: str, min_time: float, repeat: int) -> di
                 if k.startswith("t_") and hasattr(v, "cuda"):
                     td[k] = v.cuda()
             tsync = torch.cuda.synchronize
-            res["t_torch_cuda"] = _time(lambda: case.torch(td), tsync, min_time, repeat)
+            res["t_torch_cuda"] = time_synced(lambda: case.torch(td), tsync, min_time, repeat)
     except ImportError:
         pass
     return res

@@ -34,25 +34,7 @@ from typing import Any
 
 import numpy as np
 
-
-def timeit(f: Callable[[], Any], sync: Callable[[], Any], min_time: float = 0.2,
-           repeat: int = 5) -> float:  # fmt: skip
-    f()
-    sync()
-    t0 = time.perf_counter()
-    f()
-    sync()
-    one = max(time.perf_counter() - t0, 1e-7)
-    number = max(1, int(min_time / one))
-    best = float("inf")
-    for _ in range(repeat):
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(number):
-            f()
-        sync()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
+from fastact.cuda_bench import time_synced as timeit
 
 
 def main(argv: list[str] | None = None) -> int:

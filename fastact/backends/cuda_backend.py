@@ -146,6 +146,20 @@ class _Arr:
             self.dev = dev
         self.stream = _stream(a, self.kind)
 
+    def like(self, **changes: Any) -> _Arr:
+        """The same array kind, device and stream with some attributes replaced (a
+        float64 ``cdtype`` for losses and weight gradients, another ``shape``)."""
+        other = _Arr.__new__(_Arr)
+        other.__dict__.update(self.__dict__)
+        other.__dict__.update(changes)
+        return other
+
+    def cast_dev(self, cdtype: str) -> Any:
+        """The device data in ``cdtype`` (the array itself when it already is)."""
+        if self.cdtype == cdtype:
+            return self.dev
+        return cuda.to_device(self.dev.copy_to_host().astype(cdtype))
+
     def empty(self, shape: tuple, cdtype: str | None = None):  # type: ignore[no-untyped-def]
         """A device array for a result (in the compute dtype)."""
         dt = cdtype or self.cdtype
@@ -420,21 +434,11 @@ def cross_entropy(logits, target, axis, weight, ignore_index, label_smoothing, r
             f"target {v} is out of bounds for {C} classes (ignore_index={ignore_index})"
         )
     if reduction == "none":
-        lres, ld = X.empty(rshape, "float64")
-        if M:
-            ld.reshape(M).copy_to_device(loss[:M])
-        L = _Arr.__new__(_Arr)
-        L.__dict__.update(X.__dict__)
-        L.cdtype = "float64"
-        lossv = L.give_back(lres, ld, out)
+        lossv = _loss_array(X, loss, tuple(rshape), out)
     else:
         tot = cuda.device_array(1, dtype=np.float64)
         _rw.sum_rows_1d[1, _rw.BLOCK, st](loss[:M] if M else loss[:0], tot)
-        host_tot = tot.copy_to_host()[0]
-        denom = wtot.copy_to_host()[0] if reduction == "mean" else 1.0
-        with np.errstate(all="ignore"):
-            val = np.float64(host_tot) / denom
-        lossv = np.asarray(val, dtype=X.dtype if X.dtype != "bfloat16" else "float32")[()]
+        lossv = _scalar_loss(X, tot, wtot.copy_to_host()[0] if reduction == "mean" else 1.0)
     if not return_grad:
         return lossv
     gres, gd = _unrows(X, grad, ax, moved)
@@ -475,10 +479,7 @@ def _loss_array(X: _Arr, loss_dev: Any, shape: tuple, out: Any) -> Any:
     n = int(np.prod(shape))
     if n:
         ld.reshape(n).copy_to_device(loss_dev[:n])
-    L = _Arr.__new__(_Arr)
-    L.__dict__.update(X.__dict__)
-    L.cdtype = "float64"
-    return L.give_back(lres, ld, out)
+    return X.like(cdtype="float64").give_back(lres, ld, out)
 
 
 def _cross_entropy_prob(X, x2, ax, moved, T, weight, label_smoothing, reduction,  # type: ignore[no-untyped-def]
@@ -531,7 +532,7 @@ def dev_prelu(x: Any, weight: Any, axis: int, out: Any, layout: Any) -> Any:
     res, rd = X.empty(X.shape)
     n = int(np.prod(X.shape))
     if n:
-        w = W.dev if W.cdtype == X.cdtype else cuda.to_device(W.dev.copy_to_host().astype(X.cdtype))
+        w = W.cast_dev(X.cdtype)
         _sp.prelu_fwd[_grid(n), THREADS, X.stream](X.dev.reshape(n), w, rd.reshape(n), C, inner)
     return X.give_back(res, rd, out)
 
@@ -548,16 +549,13 @@ def dev_prelu_backward(g: Any, x: Any, weight: Any, axis: int, out: Any, layout:
     gres, gwd = W.empty((C,), "float64")
     n = int(np.prod(X.shape))
     if n:
-        w = W.dev if W.cdtype == X.cdtype else cuda.to_device(W.dev.copy_to_host().astype(X.cdtype))
+        w = W.cast_dev(X.cdtype)
         xf, gf = X.dev.reshape(n), G.dev.reshape(n)
         _sp.prelu_bwd_input[_grid(n), THREADS, X.stream](gf, xf, w, rd.reshape(n), C, inner)
         _sp.prelu_bwd_weight[_row_grid(C), _rw.BLOCK, X.stream](gf, xf, gwd, C, inner)
     else:
         gwd.copy_to_device(np.zeros(C))
-    Wd = _Arr.__new__(_Arr)
-    Wd.__dict__.update(W.__dict__)
-    Wd.cdtype = "float64"
-    return X.give_back(res, rd, out), Wd.give_back(gres, gwd, None)
+    return X.give_back(res, rd, out), W.like(cdtype="float64").give_back(gres, gwd, None)
 
 
 def dev_rrelu_train(x: Any, lower: float, upper: float, seed: int, out: Any) -> Any:
@@ -595,9 +593,7 @@ def dev_maxout(x: Any, pieces: int, axis: int, out: Any, layout: Any) -> Any:
     o2 = cuda.device_array((x2.shape[0], x2.shape[1] // k), dtype=X.cdtype)
     if o2.size:
         _sp.maxout_fwd[_grid(o2.size), THREADS, X.stream](x2, o2, k)
-    O = _Arr.__new__(_Arr)
-    O.__dict__.update(X.__dict__)
-    O.shape = tuple(oshape)
+    O = X.like(shape=tuple(oshape))
     res, rd = _unrows(O, o2, ax, tuple(moved[:-1]) + (moved[-1] // k,))
     return O.give_back(res, rd, out)
 

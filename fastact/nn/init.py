@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from fastact import table
+from fastact.nn.module import as_rng
 
 _TORCH_LINEAR = ("linear", "identity", "conv1d", "conv2d", "conv3d", "sigmoid")
 
@@ -70,12 +71,8 @@ def _fans(w: np.ndarray) -> tuple[int, int]:
     return w.shape[1] * receptive, w.shape[0] * receptive
 
 
-def _rng(rng: Any) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-
 def _fill(w: np.ndarray, std: float, dist: str, rng: Any) -> np.ndarray:
-    g = _rng(rng)
+    g = as_rng(rng)
     if dist == "normal":
         w[...] = g.normal(0.0, std, w.shape)
     elif dist == "uniform":
@@ -130,7 +127,7 @@ def init_network(
     """
     from fastact.nn.layers import Linear
 
-    g = _rng(rng)
+    g = as_rng(rng)
     gain = calculate_gain(activation)
     for m in model.modules():
         if not isinstance(m, Linear):

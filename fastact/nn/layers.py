@@ -14,11 +14,7 @@ import numpy as np
 
 import fastact
 from fastact import table
-from fastact.nn.module import Module, Parameter, as_input
-
-
-def _rng(rng: Any) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+from fastact.nn.module import Module, Parameter, as_input, as_rng
 
 
 class Linear(Module):
@@ -51,7 +47,7 @@ class Linear(Module):
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng: Any = None) -> None:
-        g = _rng(rng)
+        g = as_rng(rng)
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight.data[...] = g.uniform(-bound, bound, self.weight.data.shape)
         if self.bias is not None:
@@ -242,7 +238,7 @@ class Dropout(Module):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"dropout probability must be in [0, 1], got {p}")
         self.p = float(p)
-        self.rng = _rng(rng)
+        self.rng = as_rng(rng)
         self.mask: np.ndarray | None = None
 
     def forward(self, x: Any) -> np.ndarray:

@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 
 import fastact
+from fastact.nn.losses import _Loss
+from fastact.nn.module import as_rng
 
 
-class MixtureDensity:
+class MixtureDensity(_Loss):
     """Head of ``components`` diagonal Gaussians in ``dim`` dimensions.
 
     ``outputs`` is the width the network's last ``Linear`` must have.
@@ -58,9 +60,6 @@ class MixtureDensity:
         a, u, s = self._split(np.asarray(z))
         return fastact.softmax(a, axis=1), u.copy(), fastact.softplus(s) + self.sigma_min
 
-    def __call__(self, z: Any, y: Any) -> float:
-        return self.forward(z, y)
-
     def forward(self, z: Any, y: Any) -> float:
         z = np.asarray(z)
         a, u, s = self._split(z)
@@ -87,14 +86,9 @@ class MixtureDensity:
         )
         return float(-lse.mean(dtype=np.float64))
 
-    def backward(self, grad_output: float = 1.0) -> np.ndarray:
-        if self.grad is None:
-            raise RuntimeError("MixtureDensity.backward called before forward")
-        return self.grad if grad_output == 1.0 else self.grad * grad_output
-
     def sample(self, z: Any, rng: Any = None) -> np.ndarray:
         """One draw ``y ~ p(y | x)`` per row of ``z``: ``c ~ pi``, then ``N(mu_c, sigma_c)``."""
-        g = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        g = as_rng(rng)
         pi, mu, sigma = self.params(z)
         cum = np.cumsum(pi.astype(np.float64), axis=1)
         u = g.random((len(pi), 1)) * cum[:, -1:]

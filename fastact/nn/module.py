@@ -83,6 +83,11 @@ class Module:
         return f"{type(self).__name__}()"
 
 
+def as_rng(rng: Any) -> np.random.Generator:
+    """``rng`` itself if it is a NumPy Generator, else ``np.random.default_rng(rng)``."""
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
 def as_input(x: Any, ndim_min: int = 1) -> np.ndarray:
     """``x`` as a floating NumPy array with at least ``ndim_min`` dimensions."""
     a = np.asarray(x)
