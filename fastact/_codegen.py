@@ -39,6 +39,25 @@ def _constants() -> list[str]:
     return sorted(n for n, v in vars(table).items() if n.isupper() and isinstance(v, float))
 
 
+_DELEGATED = re.compile(r"\b\w+_(?:fwd|deriv)\(x, ([^()]*(?:\([^()]*\)[^()]*)*)\)")
+
+
+def _scalar_source(fn) -> str:  # type: ignore[no-untyped-def]
+    """The source of a table function, checked: a call to another entry's function
+    must pass constants through ``_m.like(v, x)``. A bare literal or module constant
+    is a Python float, which makes Cython pick the ``double`` specialization and
+    Numba promote float32 arithmetic to float64 (silu, selu and relu6 ran 6x-11x
+    slower in Cython that way)."""
+    src = inspect.getsource(fn).rstrip()
+    for m in _DELEGATED.finditer(src):
+        for arg in (a.strip() for a in m.group(1).split(",")):
+            if re.fullmatch(r"-?[\d.]+(?:e-?\d+)?|[A-Z][A-Z0-9_]*", arg):
+                raise ValueError(
+                    f"{fn.__name__}: pass {arg} as _m.like({arg}, x), not bare, in {m.group(0)}"
+                )
+    return src
+
+
 def numba_elementwise() -> str:
     out = [
         '"""Numba CPU kernels for the elementwise activations.',
@@ -66,7 +85,7 @@ def numba_elementwise() -> str:
         for fn in (e.fwd, e.deriv):
             out.append("")
             out.append('@njit(fastmath=_FM, error_model="numpy", inline="always")')
-            out.append(inspect.getsource(fn).rstrip())
+            out.append(_scalar_source(fn))
             out.append("")
     for e in table.ENTRIES:
         n = e.name
@@ -141,7 +160,7 @@ include "_cy_math.pxi"
 
 
 def _cy_scalar(fn) -> str:
-    src = inspect.getsource(fn).rstrip()
+    src = _scalar_source(fn)
     head, body = src.split("\n", 1)
     name = fn.__name__
     head = f"cdef inline floating {name}(floating x, floating a, floating b) noexcept nogil:"
@@ -252,7 +271,7 @@ def cuda_elementwise() -> str:
     ]
     for e in table.ENTRIES:
         for fn in (e.fwd, e.deriv):
-            out += ["", "@cuda.jit(device=True)", inspect.getsource(fn).rstrip(), ""]
+            out += ["", "@cuda.jit(device=True)", _scalar_source(fn), ""]
     for e in table.ENTRIES:
         n = e.name
         out += [

@@ -52,3 +52,24 @@ def test_entry_is_benchmarked(entry):
     cases = bench.cases()
     assert entry.name in cases and entry.name + "_backward" in cases
     assert cases[entry.name].torch is not None, f"{entry.name} has no PyTorch baseline"
+
+
+def _bad_silu_fwd(x, a, b):
+    return swish_fwd(x, 1.0, b)  # noqa: F821 - never called, only read
+
+
+def _bad_selu_fwd(x, a, b):
+    return elu_fwd(x, SELU_ALPHA, b)  # noqa: F821
+
+
+def _good_silu_fwd(x, a, b):
+    return swish_fwd(x, _m.like(1.0, x), b)  # noqa: F821
+
+
+def test_codegen_rejects_bare_constants_in_delegating_functions():
+    """A Python float passed to another entry's function would make Cython compile the
+    double specialization (and Numba promote float32 to float64): refused."""
+    for bad in (_bad_silu_fwd, _bad_selu_fwd):
+        with pytest.raises(ValueError, match=r"_m\.like"):
+            _codegen._scalar_source(bad)
+    assert "_m.like(1.0, x)" in _codegen._scalar_source(_good_silu_fwd)
