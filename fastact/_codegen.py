@@ -272,51 +272,37 @@ def cuda_elementwise() -> str:
     for e in table.ENTRIES:
         for fn in (e.fwd, e.deriv):
             out += ["", "@cuda.jit(device=True)", _scalar_source(fn), ""]
+    # (suffix, how an element is loaded, comment): native dtypes, and float16 storage
+    # computed in float32 (no conversion pass over the array; a, b are float32)
+    variants = [("", "{}", ""), ("_h", "float32({})", "  (float16 in and out, float32 math)")]
     for e in table.ENTRIES:
         n = e.name
-        out += [
-            "",
-            "@cuda.jit",
-            f"def {n}_fwd_kernel(x, out, a, b):",
-            f"    # y = {e.formula}",
-            "    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):",
-            f"        out[i] = {e.fwd.__name__}(x[i], a, b)",
-            "",
-            "",
-            "@cuda.jit",
-            f"def {n}_bwd_kernel(g, x, out, a, b):",
-            f"    # grad_in = grad_out * ({e.derivative})",
-            "    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):",
-            f"        out[i] = g[i] * {e.deriv.__name__}(x[i], a, b)",
-            "",
-            "",
-            "@cuda.jit",
-            f"def {n}_fwd_kernel_h(x, out, a, b):",
-            "    # float16 in and out, computed in float32 (a, b: float32)",
-            "    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):",
-            f"        out[i] = {e.fwd.__name__}(float32(x[i]), a, b)",
-            "",
-            "",
-            "@cuda.jit",
-            f"def {n}_bwd_kernel_h(g, x, out, a, b):",
-            "    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):",
-            f"        out[i] = float32(g[i]) * {e.deriv.__name__}(float32(x[i]), a, b)",
-            "",
-        ]
+        for suf, ld, note in variants:
+            out += [
+                "",
+                "@cuda.jit",
+                f"def {n}_fwd_kernel{suf}(x, out, a, b):",
+                f"    # y = {e.formula}{note}",
+                "    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):",
+                f"        out[i] = {e.fwd.__name__}({ld.format('x[i]')}, a, b)",
+                "",
+                "",
+                "@cuda.jit",
+                f"def {n}_bwd_kernel{suf}(g, x, out, a, b):",
+                f"    # grad_in = grad_out * ({e.derivative}){note}",
+                "    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):",
+                f"        out[i] = {ld.format('g[i]')} * {e.deriv.__name__}("
+                f"{ld.format('x[i]')}, a, b)",
+                "",
+            ]
     out.append("")
-    out.append("FWD = {")
-    out += [f'    "{e.name}": {e.name}_fwd_kernel,' for e in table.ENTRIES]
-    out.append("}")
-    out.append("BWD = {")
-    out += [f'    "{e.name}": {e.name}_bwd_kernel,' for e in table.ENTRIES]
-    out.append("}")
-    out.append("#: float16 storage, float32 arithmetic (no conversion pass over the array)")
-    out.append("FWD_H = {")
-    out += [f'    "{e.name}": {e.name}_fwd_kernel_h,' for e in table.ENTRIES]
-    out.append("}")
-    out.append("BWD_H = {")
-    out += [f'    "{e.name}": {e.name}_bwd_kernel_h,' for e in table.ENTRIES]
-    out.append("}")
+    for suf, _, note in variants:
+        for kind, table_name in (("fwd", "FWD"), ("bwd", "BWD")):
+            if note:
+                out.append(f"#: {note.strip(' ()')}")
+            out.append(f"{table_name}{suf.upper()} = {{")
+            out += [f'    "{e.name}": {e.name}_{kind}_kernel{suf},' for e in table.ENTRIES]
+            out.append("}")
     return "\n".join(out) + "\n"
 
 

@@ -328,13 +328,14 @@ def identity_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def identity_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = x  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = identity_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def identity_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = 1)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * identity_deriv(float32(x[i]), a, b)
 
@@ -355,13 +356,14 @@ def sigmoid_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def sigmoid_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = 1 / (1 + exp(-x))  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = sigmoid_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def sigmoid_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = y (1 - y))  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * sigmoid_deriv(float32(x[i]), a, b)
 
@@ -382,13 +384,14 @@ def tanh_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def tanh_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = tanh(x)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = tanh_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def tanh_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = 1 - y^2)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * tanh_deriv(float32(x[i]), a, b)
 
@@ -409,13 +412,14 @@ def hardtanh_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def hardtanh_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = min(max(x, min_val), max_val)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = hardtanh_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def hardtanh_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = 1 for min_val < x < max_val, else 0)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * hardtanh_deriv(float32(x[i]), a, b)
 
@@ -436,13 +440,14 @@ def relu6_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def relu6_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = min(max(x, 0), 6)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = relu6_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def relu6_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = 1 for 0 < x < 6, else 0)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * relu6_deriv(float32(x[i]), a, b)
 
@@ -463,13 +468,14 @@ def softsign_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def softsign_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = x / (1 + |x|)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = softsign_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def softsign_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = 1 / (1 + |x|)^2)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * softsign_deriv(float32(x[i]), a, b)
 
@@ -490,13 +496,14 @@ def relu_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def relu_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = max(x, 0)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = relu_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def relu_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = 1 for x > 0, else 0 (0 at x = 0))  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * relu_deriv(float32(x[i]), a, b)
 
@@ -517,13 +524,14 @@ def leaky_relu_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def leaky_relu_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = x for x > 0, negative_slope * x otherwise  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = leaky_relu_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def leaky_relu_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = 1 for x > 0, negative_slope otherwise)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * leaky_relu_deriv(float32(x[i]), a, b)
 
@@ -544,13 +552,14 @@ def elu_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def elu_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = x for x > 0, alpha (exp(x) - 1) otherwise  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = elu_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def elu_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = 1 for x > 0, alpha exp(x) otherwise)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * elu_deriv(float32(x[i]), a, b)
 
@@ -571,13 +580,14 @@ def selu_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def selu_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = scale (x for x > 0, alpha (exp(x) - 1) otherwise)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = selu_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def selu_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = scale (1 for x > 0, alpha exp(x) otherwise))  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * selu_deriv(float32(x[i]), a, b)
 
@@ -598,13 +608,14 @@ def celu_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def celu_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = x for x > 0, alpha (exp(x / alpha) - 1) otherwise  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = celu_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def celu_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = 1 for x > 0, exp(x / alpha) otherwise)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * celu_deriv(float32(x[i]), a, b)
 
@@ -625,13 +636,14 @@ def softplus_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def softplus_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = log(1 + exp(beta x)) / beta, y = x where beta x > threshold  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = softplus_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def softplus_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = sigmoid(beta x), 1 where beta x > threshold)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * softplus_deriv(float32(x[i]), a, b)
 
@@ -652,13 +664,14 @@ def logsigmoid_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def logsigmoid_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = log(1 / (1 + exp(-x))) = min(x, 0) - log(1 + exp(-|x|))  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = logsigmoid_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def logsigmoid_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = 1 - sigmoid(x))  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * logsigmoid_deriv(float32(x[i]), a, b)
 
@@ -679,13 +692,14 @@ def silu_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def silu_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = x sigmoid(x)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = silu_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def silu_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = s (1 + x (1 - s)), s = sigmoid(x))  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * silu_deriv(float32(x[i]), a, b)
 
@@ -706,13 +720,14 @@ def swish_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def swish_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = x sigmoid(beta x)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = swish_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def swish_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = s + beta x s (1 - s), s = sigmoid(beta x))  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * swish_deriv(float32(x[i]), a, b)
 
@@ -733,13 +748,14 @@ def gelu_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def gelu_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = x Phi(x) (approximate='none'); y = x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2 (approximate='tanh')  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = gelu_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def gelu_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = Phi(x) + x phi(x) (approximate='none'); the derivative of the tanh form)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * gelu_deriv(float32(x[i]), a, b)
 
@@ -760,13 +776,14 @@ def mish_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def mish_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = x tanh(softplus(x))  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = mish_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def mish_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x)))  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * mish_deriv(float32(x[i]), a, b)
 
@@ -787,13 +804,14 @@ def hardsigmoid_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def hardsigmoid_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = 0 for x <= -3, 1 for x >= 3, x / 6 + 1/2 otherwise  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = hardsigmoid_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def hardsigmoid_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = 1/6 for -3 < x < 3, else 0)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * hardsigmoid_deriv(float32(x[i]), a, b)
 
@@ -814,13 +832,14 @@ def hardswish_bwd_kernel(g, x, out, a, b):
 
 @cuda.jit
 def hardswish_fwd_kernel_h(x, out, a, b):
-    # float16 in and out, computed in float32 (a, b: float32)
+    # y = y = 0 for x <= -3, x for x >= 3, x (x + 3) / 6 otherwise  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = hardswish_fwd(float32(x[i]), a, b)
 
 
 @cuda.jit
 def hardswish_bwd_kernel_h(g, x, out, a, b):
+    # grad_in = grad_out * (dy/dx = 0 for x <= -3, x / 3 + 1/2 for -3 < x < 3, 1 for x >= 3)  (float16 in and out, float32 math)
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         out[i] = float32(g[i]) * hardswish_deriv(float32(x[i]), a, b)
 
@@ -867,7 +886,7 @@ BWD = {
     "hardsigmoid": hardsigmoid_bwd_kernel,
     "hardswish": hardswish_bwd_kernel,
 }
-#: float16 storage, float32 arithmetic (no conversion pass over the array)
+#: float16 in and out, float32 math
 FWD_H = {
     "identity": identity_fwd_kernel_h,
     "sigmoid": sigmoid_fwd_kernel_h,
@@ -889,6 +908,7 @@ FWD_H = {
     "hardsigmoid": hardsigmoid_fwd_kernel_h,
     "hardswish": hardswish_fwd_kernel_h,
 }
+#: float16 in and out, float32 math
 BWD_H = {
     "identity": identity_bwd_kernel_h,
     "sigmoid": sigmoid_bwd_kernel_h,
