@@ -166,6 +166,19 @@ def _typed_params(name: str, params: tuple[Any, ...], dt: np.dtype) -> tuple[Any
     return v
 
 
+def fast_path(x: Any, out: Any, backend: str | None) -> tuple[ModuleType, np.ndarray] | None:
+    """``(cpu backend, output array)`` when ``x`` is a C-contiguous float32/float64
+    NumPy array and ``out`` is absent or usable as is: the per-call fast path that
+    skips the general layout handling. None otherwise (take the general path)."""
+    if type(x) is not np.ndarray or x.dtype not in _NATIVE or not x.flags.c_contiguous:
+        return None
+    be = _backends.auto_cpu() if backend is None else resolve(backend, x)
+    o = _fast_out(x, out)
+    if o is None or getattr(be, "DEVICE", False):
+        return None
+    return be, o
+
+
 def _fast_out(x: np.ndarray, out: Any) -> np.ndarray | None:
     """``out`` (or a new array) when the call can skip the general layout path."""
     if out is None:
@@ -185,17 +198,15 @@ def _fast_out(x: np.ndarray, out: Any) -> np.ndarray | None:
 def elementwise_forward(
     name: str, x: Any, params: tuple[Any, ...], out: Any, backend: str | None
 ) -> Any:
-    # fast path: a C-contiguous float32/float64 NumPy input
-    if type(x) is np.ndarray and x.dtype in _NATIVE and x.flags.c_contiguous:
+    fast = fast_path(x, out, backend)
+    if fast is not None:
+        be, o = fast
         a, b = _typed_params(name, params, x.dtype)
-        be = _backends.auto_cpu() if backend is None else resolve(backend, x)
-        o = _fast_out(x, out)
-        if o is not None and not getattr(be, "DEVICE", False):
-            if x.ndim == 1:
-                be.unary(name, x, o, a, b)
-            elif x.size:
-                be.unary(name, x.reshape(-1), o.reshape(-1), a, b)
-            return o
+        if x.ndim == 1:
+            be.unary(name, x, o, a, b)
+        elif x.size:
+            be.unary(name, x.reshape(-1), o.reshape(-1), a, b)
+        return o
     spec = table.BY_NAME[name]
     a, b = spec.encode(params)
     be = resolve(backend, x)

@@ -12,15 +12,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastact._backends import auto_cpu
 from fastact._dispatch import (
-    _NATIVE,
-    _fast_out,
     _same_view,
     as_float_array,
     check_out,
     check_same_shape,
     compute_dtype,
+    fast_path,
     normalize_axis,
     resolve,
 )
@@ -70,21 +68,15 @@ def _softmax_like(x: Any, axis: Any, all_masked: str, out: Any, backend: Any, mo
     if all_masked not in _MASKED:
         raise ValueError(f"all_masked must be 'nan' or 'zero', got {all_masked!r}")
     # fast path: C-contiguous float32/float64 NumPy rows along the last axis
-    if (
-        type(x) is np.ndarray
-        and x.dtype in _NATIVE
-        and x.ndim
-        and type(axis) is int
-        and (axis == -1 or axis == x.ndim - 1)
-        and x.flags.c_contiguous
-    ):
-        fbe = auto_cpu() if backend is None else resolve(backend, x)
-        o = _fast_out(x, out)
-        if o is not None and not getattr(fbe, "DEVICE", False):
-            if x.size:
-                C = x.shape[-1]
-                fbe.softmax(x.reshape(-1, C), o.reshape(-1, C), mode, all_masked == "zero")
-            return o
+    nd = x.ndim if type(x) is np.ndarray else 0
+    last = nd > 0 and type(axis) is int and (axis == -1 or axis == nd - 1)
+    fast = fast_path(x, out, backend) if last else None
+    if fast is not None:
+        be, o = fast
+        if x.size:
+            C = x.shape[-1]
+            be.softmax(x.reshape(-1, C), o.reshape(-1, C), mode, all_masked == "zero")
+        return o
     be = resolve(backend, x)
     if getattr(be, "DEVICE", False):
         return be.softmax(x, axis, mode, all_masked == "zero", out)
