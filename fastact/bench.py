@@ -312,24 +312,13 @@ def time_call(f: Callable[[], Any], min_time: float = 0.05, repeat: int = 5) -> 
 
     The first call (compilation, page faults) is never timed.
     """
-    f()
-    t0 = time.perf_counter()
-    f()
-    one = max(time.perf_counter() - t0, 1e-7)
-    number = max(1, int(min_time / one))
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            f()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
+    return time_interleaved({"f": f}, min_time, repeat)["f"]
 
 
 def time_interleaved(
     calls: dict[str, Callable[[], Any]], min_time: float = 0.05, repeat: int = 5
 ) -> dict[str, float]:
-    """:func:`time_call` for several callables, their rounds interleaved.
+    """Best mean seconds per call of several callables, their rounds interleaved.
 
     Round k times every callable once (about ``min_time`` each) before round k+1
     starts, so that a burst of load from other tenants of a shared machine lands on

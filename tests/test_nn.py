@@ -382,15 +382,20 @@ def test_activation_stats_dead_and_saturated():
     assert s2["dead_fraction"] is None
 
 
-def test_gradient_norms_are_weight_grad_norms():
-    net = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Sigmoid(), nn.Linear(4, 2, rng=1))
-    x = RNG.normal(size=(5, 3)).astype(np.float32)
+def test_gradient_norms_match_torch():
+    """Per-layer weight-gradient norms against PyTorch autograd on the same net."""
+    net = nn.Sequential(nn.Linear(3, 4, dtype=np.float64, rng=0), nn.Sigmoid(),
+                        nn.Linear(4, 2, dtype=np.float64, rng=1))  # fmt: skip
+    x = RNG.normal(size=(5, 3))
+    t = np.array([0, 1, 0, 1, 1])
     ce = nn.SoftmaxCrossEntropy()
-    ce(net(x), np.array([0, 1, 0, 1, 1]))
+    ce(net(x), t)
     net.backward(ce.backward())
     norms = nn.gradient_norms(net)
-    assert norms == pytest.approx([np.linalg.norm(net[0].weight.grad),
-                                   np.linalg.norm(net[2].weight.grad)])  # fmt: skip
+    w1, b1, w2, b2 = (T(p.data, True) for p in net.parameters())
+    F.cross_entropy(F.linear(torch.sigmoid(F.linear(T(x), w1, b1)), w2, b2),
+                    torch.tensor(t)).backward()  # fmt: skip
+    assert norms == pytest.approx([w1.grad.norm().item(), w2.grad.norm().item()], rel=1e-10)
 
 
 # --------------------------------------------------------------------------- MDN
