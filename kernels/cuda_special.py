@@ -132,7 +132,9 @@ def bce_with_logits(x, t, w, pw, has_w, has_pw, scale, loss, want_loss, total, g
             pwi = float64(pw[i]) if has_pw else 1.0
             lw = 1.0 + (pwi - 1.0) * ti
             e = _m.exp(-abs(xi))
-            li = wi * ((1.0 - ti) * xi + lw * (_m.log1p(e) + max(-xi, 0.0)))
+            # max(-x, 0) as a select: the builtin numba.cuda (no numba-cuda package)
+            # cannot type a two-argument max here
+            li = wi * ((1.0 - ti) * xi + lw * (_m.log1p(e) + (-xi if xi < 0.0 else 0.0)))
             acc += li
             if want_loss:
                 loss[i] = li
