@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastact._api import *  # noqa: F403
 from fastact._api import __all__ as _api_all
 from fastact._backends import BackendUnavailable, available_backends
+from fastact._config import show_config
 from fastact._threads import get_num_threads, set_num_threads
 from fastact.losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 from fastact.rowwise import (
@@ -17,6 +18,8 @@ from fastact.rowwise import (
     logsumexp,
     softmax,
     softmax_backward,
+    softmin,
+    softmin_backward,
 )
 from fastact.special import (
     maxout,
@@ -41,6 +44,8 @@ __all__ = [
     "mse_loss",
     "softmax",
     "softmax_backward",
+    "softmin",
+    "softmin_backward",
     "get_num_threads",
     "maxout",
     "maxout_backward",
@@ -49,4 +54,5 @@ __all__ = [
     "rrelu",
     "rrelu_backward",
     "set_num_threads",
+    "show_config",
 ]

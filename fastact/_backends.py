@@ -90,4 +90,14 @@ def auto_cpu() -> ModuleType:
                 break
         else:  # pragma: no cover - numpy always loads
             raise BackendUnavailable("no CPU backend could be loaded")
+        if _auto_cpu.NAME == "numpy" and not _disabled() >= {"numba", "cython"}:
+            import warnings
+
+            why = "; ".join(f"{n}: {_failed.get(n, '?')}" for n in ("numba", "cython"))
+            warnings.warn(
+                "fastact fell back to its NumPy reference backend, which is much slower "
+                f"({why}); see fastact.show_config()",
+                RuntimeWarning,
+                stacklevel=3,
+            )
     return _auto_cpu

@@ -7,6 +7,7 @@ arrays to the backend's raw kernels.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -15,9 +16,7 @@ import numpy as np
 
 from fastact import _backends, table
 from fastact._backends import BackendUnavailable
-
-#: Arrays smaller than this run on one thread (the pool costs more than it saves).
-SERIAL_BELOW = 1 << 15
+from fastact._threads import SERIAL_BELOW
 
 _SUPPORTED = "float16, float32 or float64"
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
@@ -52,10 +51,20 @@ def as_float_array(x: Any, name: str = "x") -> np.ndarray:
         raise TypeError(
             f"{name} is a GPU array ({type(x).__name__}); use backend='cuda' or None for GPU arrays"
         )
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a masked array; fastact would ignore its mask: pass "
+            f"{name}.filled(value) or numpy.asarray({name}) to compute on the data"
+        )
     a = x if isinstance(x, np.ndarray) else np.asarray(x)
     dt = a.dtype
     if dt not in _NATIVE and dt != _F16:
+        if dt.kind == "f" and dt.newbyteorder("=") in (*_NATIVE, _F16):
+            # byte-swapped ('>f4' on a little-endian machine): computed on a native copy
+            return a.astype(dt.newbyteorder("="))
         raise TypeError(f"{name} has dtype {dt}; fastact supports {_SUPPORTED} arrays")
+    if type(a) is not np.ndarray:  # subclasses (matrix, memmap): computed as ndarray
+        a = a.view(np.ndarray)
     return a
 
 
@@ -65,17 +74,34 @@ def compute_dtype(dt: np.dtype) -> np.dtype:
 
 
 def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, name: str = "out") -> None:
+    """``out`` can receive a result of ``shape`` and ``dtype`` (raises otherwise).
+
+    ndarray subclasses are written through a base-class view (see :func:`host_out`);
+    a byte-swapped ``out`` of the right dtype is accepted (written through a copy);
+    masked arrays are refused (the mask would be left stale).
+    """
     if out is None:
         return
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != shape or out.dtype != dtype:
+    if isinstance(out, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array; fastact does not write masked arrays")
+    if out.shape != shape or out.dtype.newbyteorder("=") != np.dtype(dtype):
         raise ValueError(
             f"{name} has shape {out.shape} and dtype {out.dtype}; "
             f"the result needs shape {shape} and dtype {dtype}"
         )
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
+
+
+def host_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, name: str = "out") -> Any:
+    """Checked ``out`` as a plain ndarray (a base-class view of a subclass such as
+    ``numpy.matrix``, whose ``reshape`` would keep two dimensions), or None."""
+    check_out(out, shape, dtype, name)
+    if out is not None and type(out) is not np.ndarray:
+        return out.view(np.ndarray)
+    return out
 
 
 def check_same_shape(a: np.ndarray, b: np.ndarray, na: str, nb: str) -> None:
@@ -151,7 +177,9 @@ def _typed_params(name: str, params: tuple[Any, ...], dt: np.dtype) -> tuple[Any
         if v is not None:
             return v
     try:
-        key = (name, params, tuple(map(type, params)), dt)
+        # the sign of zero is part of the key: (0.0,) == (-0.0,) for a dict
+        signs = tuple(math.copysign(1.0, p) if type(p) is float else 0.0 for p in params)
+        key = (name, params, tuple(map(type, params)), signs, dt)
         v = _TYPED_PARAMS.get(key)
     except TypeError:  # unhashable parameter: validate (and fail) the slow way
         a, b = table.BY_NAME[name].encode(params)
@@ -213,7 +241,7 @@ def elementwise_forward(
     if getattr(be, "DEVICE", False):
         return be.elementwise_forward(name, x, a, b, out)
     x = as_float_array(x)
-    check_out(out, x.shape, x.dtype)
+    o = host_out(out, x.shape, x.dtype)
     cdt = compute_dtype(x.dtype)
     ca, cb = cdt.type(a), cdt.type(b)
     run = be.unary
@@ -221,7 +249,8 @@ def elementwise_forward(
     def kernel(xf: np.ndarray, of: np.ndarray) -> None:
         run(name, xf, of, ca, cb)
 
-    return run_map(kernel, [x], out, x.dtype)
+    res = run_map(kernel, [x], o, x.dtype)
+    return res if out is None else out
 
 
 def elementwise_backward(
@@ -236,7 +265,7 @@ def elementwise_backward(
     x = as_float_array(x)
     check_same_shape(g, x, "grad_output", "x")
     dt = np.promote_types(g.dtype, x.dtype)
-    check_out(out, x.shape, dt)
+    o = host_out(out, x.shape, dt)
     cdt = compute_dtype(dt)
     ca, cb = cdt.type(a), cdt.type(b)
     run = be.unary_backward
@@ -244,7 +273,8 @@ def elementwise_backward(
     def kernel(gf: np.ndarray, xf: np.ndarray, of: np.ndarray) -> None:
         run(name, gf, xf, of, ca, cb)
 
-    return run_map(kernel, [g, x], out, dt)
+    res = run_map(kernel, [g, x], o, dt)
+    return res if out is None else out
 
 
 __all__ = [
@@ -300,3 +330,16 @@ def normalize_axis(axis: Any, ndim: int) -> int:
     if not -ndim <= ax < ndim:
         raise np.exceptions.AxisError(ax, ndim)
     return ax % ndim
+
+
+def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    """``axis`` (an int, a tuple of ints, or None for every axis) as a tuple of distinct
+    axes in ``[0, ndim)``; NumPy's ``AxisError`` when one is out of range."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, tuple):
+        axes = tuple(normalize_axis(a, ndim) for a in axis)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"repeated axis in axis={axis!r}")
+        return axes
+    return (normalize_axis(axis, ndim),)

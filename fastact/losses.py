@@ -10,32 +10,45 @@ respect to the logits comes back too, computed in the same pass.
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fastact import _contract
 from fastact._dispatch import (
     _same_view,
     as_float_array,
     c_flat,
     check_out,
     compute_dtype,
-    normalize_axis,
+    host_out,
     resolve,
 )
 from fastact.rowwise import _finish_rows, _row_target, to_rows
 
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse_loss"]
 
-_REDUCTIONS = ("mean", "sum", "none")
+def _total(loss: np.ndarray) -> float:
+    """Sum of the float64 per-element losses: exactly rounded (``math.fsum``) for short
+    arrays, pairwise above; inf and NaN propagate as in PyTorch (fsum would raise)."""
+    if loss.size < 4096:
+        try:
+            return float(math.fsum(loss))
+        except (OverflowError, ValueError):  # inf - inf, or an overflowing partial sum
+            pass
+    with np.errstate(all="ignore"):
+        return float(loss.sum())
 
 
-def _check_reduction(reduction: Any) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    return str(reduction)
+def _no_grad_out(grad_out: Any) -> None:
+    if grad_out is not None:
+        raise ValueError("grad_out is only used with return_grad=True")
+
+
+def _check_loss_out(out: Any, reduction: str, shape: tuple, dtype: Any) -> None:
+    """Check ``out`` for the loss before any kernel writes (``grad_out`` may be the logits)."""
+    check_out(out, shape if reduction == "none" else (), np.dtype(dtype))
 
 
 def _reduce(loss: np.ndarray, reduction: str, denom: float, shape: tuple, dtype, out) -> Any:
@@ -43,22 +56,21 @@ def _reduce(loss: np.ndarray, reduction: str, denom: float, shape: tuple, dtype,
     if reduction == "none":
         r = loss.reshape(shape)
     else:
-        total = float(math.fsum(loss)) if loss.size < 4096 else float(loss.sum())
+        total = _total(loss)
         with np.errstate(all="ignore"):
             r = np.asarray(np.float64(total) / denom if reduction == "mean" else total)
     check_out(out, r.shape, np.dtype(dtype))
-    if out is not None:
-        out[...] = r
-        return out
-    r = r.astype(dtype)
+    with np.errstate(over="ignore"):  # a float16 loss may overflow to inf, as in PyTorch
+        if out is not None:
+            out[...] = r
+            return out
+        r = r.astype(dtype)
     return r[()] if r.ndim == 0 else r
 
 
-def _grad_buffer(grad_out: Any, x: np.ndarray, name: str = "grad_out") -> None:
-    if grad_out is not None:
-        if not isinstance(grad_out, np.ndarray):
-            raise TypeError(f"{name} must be a numpy.ndarray, got {type(grad_out).__name__}")
-        check_out(grad_out, x.shape, x.dtype, name)
+def _grad_buffer(grad_out: Any, x: np.ndarray, name: str = "grad_out") -> Any:
+    """Checked ``grad_out`` as a plain ndarray (base-class view of a subclass), or None."""
+    return host_out(grad_out, x.shape, x.dtype, name)
 
 
 def _class_weight(weight: Any, C: int) -> np.ndarray | None:
@@ -126,76 +138,64 @@ def cross_entropy(
     IndexError
         A target outside ``[0, C)`` that is not ``ignore_index`` (no kernel reads it).
     """
-    red = _check_reduction(reduction)
     be = resolve(backend, logits)
+    a = _contract.cross_entropy(logits, target, axis, weight, ignore_index, label_smoothing,
+                                reduction, return_grad, grad_out, out)  # fmt: skip
+    red, ax, C, eps = a.reduction, a.axis, a.classes, a.eps
     if getattr(be, "DEVICE", False):
         return be.cross_entropy(
-            logits, target, axis, weight, ignore_index, label_smoothing, red, return_grad,
+            logits, target, ax, weight, a.ignore_index, eps, red, bool(return_grad),
             grad_out, out,
         )  # fmt: skip
     x = as_float_array(logits, "logits")
-    if x.ndim == 0:
-        raise ValueError("logits must have at least one dimension (the class axis)")
-    ax = normalize_axis(axis, x.ndim)
-    C = x.shape[ax]
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
     w = _class_weight(weight, C)
     t = target if isinstance(target, np.ndarray) else np.asarray(target)
     rshape = x.shape[:ax] + x.shape[ax + 1 :]
     cdt = compute_dtype(x.dtype)
     x2 = to_rows(x, ax, cdt)
     M = x2.shape[0]
-    if return_grad:
-        _grad_buffer(grad_out, x)
-    elif grad_out is not None:
-        raise ValueError("grad_out is only used with return_grad=True")
+    go = _grad_buffer(grad_out, x) if return_grad else None
+    # every check runs before a kernel writes (grad_out may be the logits)
+    _check_loss_out(out, red, rshape, x.dtype)
+    if a.index_targets:
+        ii = a.ignore_index
+        tr = t.reshape(M)
+        # compared in the target's own integer type: uint64 values >= 2**63 do not wrap
+        valid = tr != ii if np.can_cast(np.min_scalar_type(ii), tr.dtype) else np.ones(M, bool)
+        bad = valid & ((tr >= C) if t.dtype.kind == "u" else ((tr < 0) | (tr >= C)))
+        if bad.any():
+            v = tr[np.argmax(bad)]
+            raise IndexError(f"target {v} is out of bounds for {C} classes (ignore_index={ii})")
+        # kernels see int64 targets in [0, C) or -1 for an ignored one
+        t1 = np.where(valid, tr, -1).astype(np.int64)
+        ii_k = -1
     buf = None
     if return_grad:
         # grad_out may be the logits: each row is read before it is overwritten
-        buf = _row_target(grad_out, x.shape, ax, cdt, [x])
+        others = [arr for arr in (target, weight) if isinstance(arr, np.ndarray)]
+        buf = _row_target(go, x.shape, ax, cdt, [x, *others])
         if buf is None:
             buf = np.empty(x2.shape, dtype=cdt)
-    if t.dtype.kind in "iu":
-        if t.shape != rshape:
-            raise ValueError(
-                f"target has shape {t.shape}; class-index targets need logits' shape "
-                f"without axis {ax}: {rshape}"
-            )
-        ii = operator.index(ignore_index)
-        t1 = np.ascontiguousarray(t, dtype=np.int64).reshape(M)
-        valid = t1 != ii
-        bad = valid & ((t1 < 0) | (t1 >= C))
-        if bad.any():
-            v = t1[np.argmax(bad)]
-            raise IndexError(f"target {v} is out of bounds for {C} classes (ignore_index={ii})")
+    if a.index_targets:
         if red == "mean":
             denom = float(w[t1[valid]].sum()) if w is not None else float(valid.sum())
         else:
             denom = 1.0
         scale = (1.0 / denom if denom != 0 else 0.0) if red == "mean" else 1.0
-        loss = be.cross_entropy_index(x2, t1, w, ii, eps, scale, return_grad, buf) if M else None
-    elif t.dtype.kind == "f":
-        if t.shape != x.shape:
-            raise ValueError(
-                f"target has shape {t.shape}; probability targets need logits' shape {x.shape}"
-            )
-        q2 = to_rows(t, ax, cdt)
+        loss = be.cross_entropy_index(x2, t1, w, ii_k, eps, scale, return_grad, buf) if M else None
+    else:
+        q2 = to_rows(as_float_array(t, "target"), ax, cdt)
         denom = float(M)
         scale = 1.0 / denom if red == "mean" and M else 1.0
         loss = be.cross_entropy_prob(x2, q2, w, eps, scale, return_grad, buf) if M else None
-    else:
-        raise TypeError(
-            f"target has dtype {t.dtype}; use integer class indices or floating probabilities"
-        )
     if loss is None:
         loss = np.zeros(0)
     result = _reduce(loss, red, denom, rshape, x.dtype, out)
     if not return_grad:
         return result
     assert buf is not None
-    return result, _finish_rows(buf, grad_out, x.shape, ax, x.dtype)
+    grad = _finish_rows(buf, go, x.shape, ax, x.dtype)
+    return result, (grad if grad_out is None else grad_out)
 
 
 def _flat_pair(x: np.ndarray, target: Any, cdt: np.dtype, name: str = "target") -> np.ndarray:
@@ -205,21 +205,23 @@ def _flat_pair(x: np.ndarray, target: Any, cdt: np.dtype, name: str = "target") 
     return c_flat(t, cdt)
 
 
-def _grad_dest(grad_out: Any, x: np.ndarray, cdt: np.dtype, inputs: list) -> np.ndarray:
-    if grad_out is not None:
-        _grad_buffer(grad_out, x)
-        ok = grad_out.dtype == cdt and grad_out.flags.c_contiguous
+def _grad_dest(go: Any, cdt: np.dtype, x: np.ndarray, inputs: list) -> np.ndarray:
+    """A flat buffer for the gradient: the checked ``grad_out`` itself when the kernel
+    can write it directly (C order, compute dtype, no partial overlap with an input)."""
+    if go is not None:
+        ok = go.dtype == cdt and go.flags.c_contiguous
         if ok and not any(
-            np.may_share_memory(grad_out, a) and not _same_view(grad_out, a) for a in inputs
+            isinstance(a, np.ndarray) and np.may_share_memory(go, a) and not _same_view(go, a)
+            for a in inputs
         ):
-            return grad_out.reshape(-1)
+            return go.reshape(-1)
     return np.empty(x.size, dtype=cdt)
 
 
-def _finish_flat(buf: np.ndarray, grad_out: Any, x: np.ndarray) -> np.ndarray:
-    if grad_out is not None:
-        if not np.shares_memory(buf, grad_out) or buf.size == 0:
-            grad_out[...] = buf.reshape(x.shape)
+def _finish_flat(buf: np.ndarray, go: Any, grad_out: Any, x: np.ndarray) -> Any:
+    if go is not None:
+        if not np.shares_memory(buf, go) or buf.size == 0:
+            go[...] = buf.reshape(x.shape)
         return grad_out
     return buf.reshape(x.shape).astype(x.dtype, copy=False)
 
@@ -256,8 +258,9 @@ def binary_cross_entropy_with_logits(
     along the last axis (one weight per class), as in PyTorch. The mean divides
     by the number of elements.
     """
-    red = _check_reduction(reduction)
     be = resolve(backend, logits)
+    red = _contract.pointwise_loss(logits, target, reduction, return_grad, grad_out, out,
+                                   {"weight": weight, "pos_weight": pos_weight})  # fmt: skip
     if getattr(be, "DEVICE", False):
         return be.dev_bce_with_logits(
             logits, target, weight, pos_weight, red, return_grad, grad_out, out
@@ -269,14 +272,17 @@ def binary_cross_entropy_with_logits(
     pw = _broadcast_weight(pos_weight, x.shape, "pos_weight")
     n = x.size
     scale = 1.0 / n if red == "mean" and n else 1.0
-    buf = _grad_dest(grad_out, x, cdt, [x]) if return_grad else None
+    go = _grad_buffer(grad_out, x) if return_grad else _no_grad_out(grad_out)
+    _check_loss_out(out, red, x.shape, x.dtype)
+    inputs = [x, target, weight, pos_weight]
+    buf = _grad_dest(go, cdt, x, inputs) if return_grad else None
     x1 = c_flat(x, cdt)
     loss = be.bce_with_logits(x1, t1, w, pw, scale, return_grad, buf) if n else np.zeros(0)
     result = _reduce(loss, red, float(n), x.shape, x.dtype, out)
     if not return_grad:
         return result
     assert buf is not None
-    return result, _finish_flat(buf, grad_out, x)
+    return result, _finish_flat(buf, go, grad_out, x)
 
 
 def mse_loss(
@@ -293,8 +299,8 @@ def mse_loss(
 
     l = (x - t)^2,   dl/dx = 2 (x - t)   (divided by the element count for "mean")
     """
-    red = _check_reduction(reduction)
     be = resolve(backend, input)
+    red = _contract.pointwise_loss(input, target, reduction, return_grad, grad_out, out)
     if getattr(be, "DEVICE", False):
         return be.dev_mse(input, target, red, return_grad, grad_out, out)
     x = as_float_array(input, "input")
@@ -302,10 +308,12 @@ def mse_loss(
     t1 = _flat_pair(x, target, cdt)
     n = x.size
     scale = 1.0 / n if red == "mean" and n else 1.0
-    buf = _grad_dest(grad_out, x, cdt, [x]) if return_grad else None
+    go = _grad_buffer(grad_out, x) if return_grad else _no_grad_out(grad_out)
+    _check_loss_out(out, red, x.shape, x.dtype)
+    buf = _grad_dest(go, cdt, x, [x, target]) if return_grad else None
     loss = be.mse(c_flat(x, cdt), t1, scale, return_grad, buf) if n else np.zeros(0)
     result = _reduce(loss, red, float(n), x.shape, x.dtype, out)
     if not return_grad:
         return result
     assert buf is not None
-    return result, _finish_flat(buf, grad_out, x)
+    return result, _finish_flat(buf, go, grad_out, x)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fastact import _contract
 from fastact._dispatch import (
     as_float_array,
     c_finish,
@@ -18,6 +19,7 @@ from fastact._dispatch import (
     check_same_shape,
     compute_dtype,
     elementwise_forward,
+    host_out,
     normalize_axis,
     resolve,
     run_map,
@@ -78,12 +80,13 @@ def prelu(
     if getattr(be, "DEVICE", False):
         return be.dev_prelu(x, weight, axis, out, _prelu_layout)
     be, xa, w, C, inner = _prelu_args(x, weight, axis, be)
-    check_out(out, xa.shape, xa.dtype)
+    o = host_out(out, xa.shape, xa.dtype)
     cdt = compute_dtype(xa.dtype)
-    buf, dest = c_output(out, xa.shape, xa.dtype, [xa])
+    buf, dest = c_output(o, xa.shape, xa.dtype, [xa, w])
     if buf.size:
         be.prelu(c_flat(xa, cdt), c_flat(w, cdt), buf, C, inner)
-    return c_finish(buf, dest)
+    res = c_finish(buf, dest)
+    return res if out is None else out
 
 
 def prelu_backward(
@@ -110,19 +113,20 @@ def prelu_backward(
     g = as_float_array(grad_output, "grad_output")
     check_same_shape(g, xa, "grad_output", "x")
     dt = np.promote_types(g.dtype, xa.dtype)
-    check_out(out, xa.shape, dt)
+    o = host_out(out, xa.shape, dt)
     cdt = compute_dtype(dt)
-    buf, dest = c_output(out, xa.shape, dt, [xa, g])
+    buf, dest = c_output(o, xa.shape, dt, [xa, g, w])
     if buf.size:
         gw = be.prelu_backward(c_flat(g, cdt), c_flat(xa, cdt), c_flat(w, cdt), buf, C, inner)
     else:
         gw = np.zeros(C, dtype=np.float64)
     gw_out = np.asarray(gw.sum() if w.shape[0] == 1 else gw, dtype=w.dtype).reshape(w.shape)
-    return c_finish(buf, dest), gw_out
+    gx = c_finish(buf, dest)
+    return (gx if out is None else out), gw_out
 
 
 def _check_bounds(lower: Any, upper: Any) -> tuple[float, float]:
-    lo, up = float(lower), float(upper)
+    lo, up = _contract.real(lower, "lower"), _contract.real(upper, "upper")
     if not (math.isfinite(lo) and math.isfinite(up)) or lo > up:
         raise ValueError(f"rrelu needs finite lower <= upper, got lower={lower!r}, upper={upper!r}")
     return lo, up
@@ -162,13 +166,14 @@ def rrelu(
     if getattr(be, "DEVICE", False):
         return be.dev_rrelu_train(x, lo, up, s, out)
     xa = as_float_array(x)
-    check_out(out, xa.shape, xa.dtype)
+    o = host_out(out, xa.shape, xa.dtype)
     cdt = compute_dtype(xa.dtype)
-    buf, dest = c_output(out, xa.shape, xa.dtype, [xa])
+    buf, dest = c_output(o, xa.shape, xa.dtype, [xa])
     slopes = np.empty(xa.size, dtype=cdt)
     if buf.size:
         be.rrelu_train(c_flat(xa, cdt), buf, slopes, lo, up, s)
-    return c_finish(buf, dest), slopes.reshape(xa.shape).astype(xa.dtype, copy=False)
+    y = c_finish(buf, dest)
+    return (y if out is None else out), slopes.reshape(xa.shape).astype(xa.dtype, copy=False)
 
 
 def rrelu_backward(
@@ -182,8 +187,9 @@ def rrelu_backward(
     s = as_float_array(slopes, "slopes")
     check_same_shape(g, s, "grad_output", "slopes")
     dt = np.promote_types(g.dtype, s.dtype)
-    check_out(out, g.shape, dt)
-    return run_map(be.multiply, [g, s], out, dt)
+    o = host_out(out, g.shape, dt)
+    res = run_map(be.multiply, [g, s], o, dt)
+    return res if out is None else out
 
 
 def _pieces(pieces: Any) -> int:

@@ -87,6 +87,8 @@ class Elementwise:
     kinks: Callable[..., tuple[float, ...]] = lambda a, b: ()
     tol: Mapping[str, tuple[float, float]] = field(default_factory=lambda: TOL_SMOOTH)
     example: str = ""
+    #: a rule across the encoded parameters: returns an error message, or None
+    rule: Callable[[float, float], str | None] = lambda a, b: None
 
     def encode(self, values: tuple[Any, ...]) -> tuple[float, float]:
         """Encoded (a, b) for user parameter values (missing ones take defaults)."""
@@ -97,6 +99,9 @@ class Elementwise:
         enc = [p.encode(v) for p, v in zip(self.params, values, strict=False)]
         enc += [p.encode(p.default) for p in self.params[len(enc) :]]
         enc += [0.0] * (2 - len(enc))
+        msg = self.rule(enc[0], enc[1])
+        if msg is not None:
+            raise ValueError(f"{self.name}: {msg}")
         return enc[0], enc[1]
 
 
@@ -378,7 +383,9 @@ def hardswish_deriv(x, a, b):
     # dy/dx = 0 for x <= -3, x / 3 + 1/2 for -3 < x < 3, 1 for x >= 3 (as PyTorch)
     zero = _m.like(0.0, x)
     one = _m.like(1.0, x)
-    mid = x / _m.like(3.0, x) + _m.like(0.5, x)
+    # (x + 3/2) / 3, not x / 3 + 1/2: no cancellation near x = -3/2 (x + 3/2 is exact
+    # there), so the relative error stays within an ulp
+    mid = (x + _m.like(1.5, x)) / _m.like(3.0, x)
     return zero if x <= -3 else (mid if x < 3 else (one if x >= 3 else x))
 
 
@@ -479,6 +486,9 @@ ENTRIES: tuple[Elementwise, ...] = (
             Param("min_val", -1.0, "lower bound"),
             Param("max_val", 1.0, "upper bound"),
         ),
+        rule=lambda a, b: (
+            f"min_val must not exceed max_val, got min_val={a!r}, max_val={b!r}" if a > b else None
+        ),
         kinks=lambda a, b: (a, b),
         tol=TOL_EXACT,
     ),
@@ -570,6 +580,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         lambda F, t, a=1.0: F.celu(t, a),
         params=(Param("alpha", 1.0, "saturation value -alpha for x -> -inf"),),
         kinks=lambda a, b: (0.0,),
+        rule=lambda a, b: "alpha must not be 0 (x / alpha)" if a == 0.0 else None,
     ),
     Elementwise(
         "softplus",
@@ -675,7 +686,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         hardswish_fwd,
         hardswish_deriv,
         lambda x, a, b: np.where(x <= -3, 0.0, np.where(x >= 3, x, x * (x + 3.0) / 6.0)),
-        lambda x, a, b: _nanpass(np.where(x <= -3, 0.0, np.where(x < 3, x / 3 + 0.5, 1.0)), x),
+        lambda x, a, b: _nanpass(np.where(x <= -3, 0.0, np.where(x < 3, (2 * x + 3) / 6, 1.0)), x),
         lambda F, t: F.hardswish(t),
         kinks=lambda a, b: (-3.0, 3.0),
         tol={"float64": (1e-15, 0.0), "float32": (2e-7, 1e-37), "float16": (1e-3, 6e-8)},

@@ -27,7 +27,7 @@ cdef extern from "fa_rows.h" nogil:
     double fa_dot_d(const double* a, const double* b, Py_ssize_t n)
 
 
-cdef inline double row_max(floating* x, Py_ssize_t n) noexcept nogil:
+cdef inline double row_max(const floating* x, Py_ssize_t n) noexcept nogil:
     # max_j x_j (integer max over order keys, vectorized; see fa_rows.h)
     if floating is float:
         return fa_max_f(x, n)
@@ -35,7 +35,7 @@ cdef inline double row_max(floating* x, Py_ssize_t n) noexcept nogil:
         return fa_max_d(x, n)
 
 
-cdef inline double row_sum(floating* x, Py_ssize_t n) noexcept nogil:
+cdef inline double row_sum(const floating* x, Py_ssize_t n) noexcept nogil:
     # sum_j x_j in double (16 partial sums, vectorized)
     if floating is float:
         return fa_sum_f(x, n)
@@ -43,7 +43,7 @@ cdef inline double row_sum(floating* x, Py_ssize_t n) noexcept nogil:
         return fa_sum_d(x, n)
 
 
-cdef inline double row_dot(floating* a, floating* b, Py_ssize_t n) noexcept nogil:
+cdef inline double row_dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
     # sum_j a_j b_j in double (16 partial sums, vectorized)
     if floating is float:
         return fa_dot_f(a, b, n)
@@ -58,7 +58,7 @@ cdef inline double softmax_shift(double m) noexcept nogil:
     return 0.0
 
 
-cdef inline double row_sumexp(floating* x, floating* buf, Py_ssize_t n, double shift) noexcept nogil:
+cdef inline double row_sumexp(const floating* x, floating* buf, Py_ssize_t n, double shift) noexcept nogil:
     # buf_j = exp(x_j - shift); returns sum_j buf_j (double)
     cdef Py_ssize_t j
     cdef floating sh = <floating>shift
@@ -68,7 +68,7 @@ cdef inline double row_sumexp(floating* x, floating* buf, Py_ssize_t n, double s
     return row_sum(buf, n)
 
 
-cdef inline double row_sumexp_chunked(floating* x, Py_ssize_t n, double shift) noexcept nogil:
+cdef inline double row_sumexp_chunked(const floating* x, Py_ssize_t n, double shift) noexcept nogil:
     # sum_j exp(x_j - shift) without a row buffer: exponentials of 256 elements at a
     # time in a stack buffer (vectorized), each chunk summed with row_sum
     cdef floating buf[256]
@@ -83,7 +83,50 @@ cdef inline double row_sumexp_chunked(floating* x, Py_ssize_t n, double shift) n
     return s
 
 
-def softmax_rows(floating[:, ::1] x, floating[:, ::1] out, floating[:, ::1] buf, int mode,
+cdef inline double log_sum(const floating* buf, Py_ssize_t n, double s) noexcept nogil:
+    # log(s) for s = sum_j buf_j, buf_j = exp(x_j - shift): when the shift is the row's
+    # maximum, s = c + t (c terms equal to 1, t the others) and log1p(c - 1 + t) keeps
+    # the tiny t that 1 + t rounds away (float64 logsumexp([0, -40]) = 4.25e-18, not 0)
+    cdef Py_ssize_t j
+    cdef double t = 0.0, c = 0.0, v
+    if not s < 2.0 or n <= 0:
+        return log(s)
+    for j in range(n):
+        v = buf[j]
+        if v == 1.0:
+            c = c + 1.0
+        else:
+            t = t + v
+    if c < 1.0:
+        return log(s)
+    return log1p((c - 1.0) + t)
+
+
+cdef inline double log_sumexp_chunked(const floating* x, Py_ssize_t n, double shift) noexcept nogil:
+    # log(sum_j exp(x_j - shift)) without a row buffer, with log_sum's log1p rule
+    cdef floating buf[256]
+    cdef floating sh = <floating>shift
+    cdef Py_ssize_t j0, j, k
+    cdef double s = 0.0, t = 0.0, c = 0.0, v
+    for j0 in range(0, n, 256):
+        k = min(256, n - j0)
+        for j in range(k):
+            buf[j] = m_exp(x[j0 + j] - sh)
+        s = s + row_sum(buf, k)
+        for j in range(k):
+            v = buf[j]
+            if v == 1.0:
+                c = c + 1.0
+            else:
+                t = t + v
+    if not (s > 0.0 or s != s):
+        return NEG_INF
+    if not s < 2.0 or c < 1.0:
+        return log(s)
+    return log1p((c - 1.0) + t)
+
+
+def softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, floating[:, ::1] buf, int mode,
                  bint zero_masked, int nthreads):
     cdef Py_ssize_t M = x.shape[0], C = x.shape[1], r, j
     cdef double sh, s
@@ -108,23 +151,22 @@ def softmax_rows(floating[:, ::1] x, floating[:, ::1] out, floating[:, ::1] buf,
                         out[r, j] = -INFINITY
                 else:
                     shc = <floating>sh
-                    ls = <floating>log(s)
+                    ls = <floating>log_sum(&buf[r, 0], C, s)
                     for j in range(C):
                         out[r, j] = (x[r, j] - shc) - ls
 
 
-def logsumexp_rows(floating[:, ::1] x, floating[::1] out, int nthreads):
+def logsumexp_rows(const floating[:, ::1] x, floating[::1] out, int nthreads):
     cdef Py_ssize_t M = x.shape[0], C = x.shape[1], r
     cdef double m, sh, s
     with nogil:
         for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
             m = row_max(&x[r, 0], C) if C > 0 else NEG_INF
             sh = m if fabs(m) < INFINITY else 0.0
-            s = row_sumexp_chunked(&x[r, 0], C, sh)
-            out[r] = sh + log(s) if (s > 0.0 or s != s) else NEG_INF
+            out[r] = sh + log_sumexp_chunked(&x[r, 0], C, sh)
 
 
-def softmax_backward_rows(floating[:, ::1] g, floating[:, ::1] y, floating[:, ::1] out,
+def softmax_backward_rows(const floating[:, ::1] g, const floating[:, ::1] y, floating[:, ::1] out,
                           int nthreads):
     # grad_j = y_j (g_j - sum_k g_k y_k)
     cdef Py_ssize_t M = y.shape[0], C = y.shape[1], r, j
@@ -138,7 +180,7 @@ def softmax_backward_rows(floating[:, ::1] g, floating[:, ::1] y, floating[:, ::
                 out[r, j] = y[r, j] * (g[r, j] - d)
 
 
-def log_softmax_backward_rows(floating[:, ::1] g, floating[:, ::1] y, floating[:, ::1] out,
+def log_softmax_backward_rows(const floating[:, ::1] g, const floating[:, ::1] y, floating[:, ::1] out,
                               int nthreads):
     # grad_j = g_j - exp(y_j) sum_k g_k
     cdef Py_ssize_t M = y.shape[0], C = y.shape[1], r, j
@@ -152,7 +194,7 @@ def log_softmax_backward_rows(floating[:, ::1] g, floating[:, ::1] y, floating[:
                 out[r, j] = g[r, j] - m_exp(y[r, j]) * t
 
 
-def cross_entropy_index(floating[:, ::1] x, long long[::1] target, double[::1] weight,
+def cross_entropy_index(const floating[:, ::1] x, const long long[::1] target, const double[::1] weight,
                         bint has_weight, long long ignore_index, double eps, double scale,
                         double[::1] loss, floating[:, ::1] grad, bint want_grad, int nthreads):
     # see kernels/numba_rowwise.py: cross_entropy_index
@@ -161,8 +203,9 @@ def cross_entropy_index(floating[:, ::1] x, long long[::1] target, double[::1] w
     cdef double wsum = 0.0, sh, s, ls, wt, xt, li, shift_sum, a, b
     cdef floating* buf
     cdef floating ac, bc
-    for j in range(C):
-        wsum += weight[j] if has_weight else 1.0
+    if eps != 0.0:  # the class weights enter only through smoothing (a NaN stays local)
+        for j in range(C):
+            wsum += weight[j] if has_weight else 1.0
     with nogil:
         for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
             t = target[r]
@@ -194,14 +237,14 @@ def cross_entropy_index(floating[:, ::1] x, long long[::1] target, double[::1] w
                 b = scale * eps / C
                 ac = <floating>a
                 for j in range(C):
-                    bc = <floating>(b * weight[j]) if has_weight else <floating>b
+                    bc = <floating>(b * weight[j]) if (has_weight and eps != 0.0) else <floating>b
                     buf[j] = buf[j] * ac - bc
                 buf[t] = buf[t] - <floating>(scale * (1.0 - eps) * wt)
             else:
                 free(buf)
 
 
-def cross_entropy_prob(floating[:, ::1] x, floating[:, ::1] q, double[::1] weight,
+def cross_entropy_prob(const floating[:, ::1] x, const floating[:, ::1] q, const double[::1] weight,
                        bint has_weight, double eps, double scale, double[::1] loss,
                        floating[:, ::1] grad, bint want_grad, int nthreads):
     cdef Py_ssize_t M = x.shape[0], C = x.shape[1], r, j
@@ -233,7 +276,7 @@ def cross_entropy_prob(floating[:, ::1] x, floating[:, ::1] q, double[::1] weigh
                     grad[r, j] = <floating>(scale * (p * wq - wj * qj))
 
 
-def bce_with_logits(floating[::1] x, floating[::1] t, double[::1] w, double[::1] pw, bint has_w,
+def bce_with_logits(const floating[::1] x, const floating[::1] t, const double[::1] w, const double[::1] pw, bint has_w,
                     bint has_pw, double scale, double[::1] loss, floating[::1] grad,
                     bint want_grad, int nthreads):
     # l = w ((1 - t) x + (1 + (pw - 1) t) (log1p(exp(-|x|)) + max(-x, 0)))
@@ -254,7 +297,7 @@ def bce_with_logits(floating[::1] x, floating[::1] t, double[::1] w, double[::1]
                 grad[i] = <floating>(scale * wi * (lw * sg - pwi * ti))
 
 
-def mse(floating[::1] x, floating[::1] t, double scale, double[::1] loss, floating[::1] grad,
+def mse(const floating[::1] x, const floating[::1] t, double scale, double[::1] loss, floating[::1] grad,
         bint want_grad, int nthreads):
     # l = (x - t)^2, dl/dx = 2 (x - t)
     cdef Py_ssize_t n = x.shape[0], i
@@ -267,7 +310,7 @@ def mse(floating[::1] x, floating[::1] t, double scale, double[::1] loss, floati
                 grad[i] = <floating>(scale * 2.0 * d)
 
 
-def prelu_fwd(floating[::1] x, floating[::1] w, floating[::1] out, Py_ssize_t C, Py_ssize_t inner,
+def prelu_fwd(const floating[::1] x, const floating[::1] w, floating[::1] out, Py_ssize_t C, Py_ssize_t inner,
               int nthreads):
     # y = x for x > 0, w[c] x otherwise, c = (i // inner) % C
     cdef Py_ssize_t n = x.shape[0], i
@@ -278,7 +321,7 @@ def prelu_fwd(floating[::1] x, floating[::1] w, floating[::1] out, Py_ssize_t C,
             out[i] = v if v > 0 else w[(i // inner) % C] * v
 
 
-def prelu_bwd(floating[::1] g, floating[::1] x, floating[::1] w, floating[::1] gx,
+def prelu_bwd(const floating[::1] g, const floating[::1] x, const floating[::1] w, floating[::1] gx,
               double[:, ::1] partial, Py_ssize_t C, Py_ssize_t inner, int nthreads):
     # gx = g for x > 0, w[c] g otherwise; partial[t, c] += g x over x <= 0 (race-free)
     cdef Py_ssize_t n = x.shape[0], nch = partial.shape[0], t, p, e, q, c
@@ -307,7 +350,7 @@ cdef inline double uniform(uint64_t seed, uint64_t i) noexcept nogil:
     return <double>(z >> 11) * (1.0 / 9007199254740992.0)
 
 
-def rrelu_train(floating[::1] x, floating[::1] out, floating[::1] slopes, double lower,
+def rrelu_train(const floating[::1] x, floating[::1] out, floating[::1] slopes, double lower,
                 double upper, uint64_t seed, int nthreads):
     cdef Py_ssize_t n = x.shape[0], i
     cdef double s
@@ -321,14 +364,14 @@ def rrelu_train(floating[::1] x, floating[::1] out, floating[::1] slopes, double
             out[i] = x[i] * slopes[i]
 
 
-def multiply(floating[::1] a, floating[::1] b, floating[::1] out, int nthreads):
+def multiply(const floating[::1] a, const floating[::1] b, floating[::1] out, int nthreads):
     cdef Py_ssize_t n = a.shape[0], i
     with nogil:
         for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
             out[i] = a[i] * b[i]
 
 
-def maxout_fwd(floating[:, ::1] x, floating[:, ::1] out, Py_ssize_t pieces, int nthreads):
+def maxout_fwd(const floating[:, ::1] x, floating[:, ::1] out, Py_ssize_t pieces, int nthreads):
     cdef Py_ssize_t M = out.shape[0], K = out.shape[1], m, k, p, base
     cdef floating best, v
     with nogil:
@@ -343,7 +386,7 @@ def maxout_fwd(floating[:, ::1] x, floating[:, ::1] out, Py_ssize_t pieces, int 
                 out[m, k] = best
 
 
-def maxout_bwd(floating[:, ::1] g, floating[:, ::1] x, floating[:, ::1] gx, Py_ssize_t pieces,
+def maxout_bwd(const floating[:, ::1] g, const floating[:, ::1] x, floating[:, ::1] gx, Py_ssize_t pieces,
                int nthreads):
     cdef Py_ssize_t M = g.shape[0], K = g.shape[1], m, k, p, base, arg
     cdef floating best, v

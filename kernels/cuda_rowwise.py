@@ -288,7 +288,7 @@ def cross_entropy_index(
             for j in range(tid, C, BLOCK):
                 v = x[row, j]
                 e = _m.exp(v - _m.like(sh, v))
-                bj = b * weight[j] if has_weight else b
+                bj = b * weight[j] if (has_weight and eps != 0.0) else b
                 gj = e * _m.like(a, v) - _m.like(bj, v)
                 if j == t:
                     gj -= _m.like(scale * (1.0 - eps) * wt, v)
@@ -472,3 +472,12 @@ def softmax_rows_smem(x, out, mode, zero_masked):
         for j in range(tid, C, BLOCK):
             out[row, j] = _finish(row_buf[j] - sh, inv, ls, mode, masked, xs)
         cuda.syncthreads()  # row_buf is rewritten by the next row
+
+
+@cuda.jit
+def negate(x, out):
+    # out = -x (softmin is the softmax of -x), grid-stride
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for i in range(start, x.shape[0], stride):
+        out[i] = -x[i]

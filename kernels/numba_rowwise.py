@@ -102,7 +102,26 @@ def row_sumexp(x, buf, lo, hi, shift):
 
 
 @njit(fastmath=_FM, cache=True, error_model="numpy")
-def row_finish(x, out, lo, hi, shift, s, mode, zero_masked):
+def log_sum(buf, lo, hi, s):
+    # log(s) for s = sum_j buf_j, buf_j = exp(x_j - shift): when the shift is the row's
+    # maximum, s = c + t (c terms equal to 1, t the others) and log1p(c - 1 + t) keeps
+    # the tiny t that 1 + t rounds away (float64 logsumexp([0, -40]) = 4.25e-18, not 0)
+    if not s < 2.0 or hi <= lo:
+        return math.log(s)
+    t = 0.0
+    c = 0.0
+    for j in range(lo, hi):
+        v = np.float64(buf[j])
+        one = v == 1.0
+        c += 1.0 if one else 0.0
+        t += 0.0 if one else v
+    if c < 1.0:
+        return math.log(s)
+    return math.log1p((c - 1.0) + t)
+
+
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def row_finish(x, out, lo, hi, shift, s, ls64, mode, zero_masked):
     # out holds exp(x_j - shift):
     # softmax: out_j *= 1 / s ; log_softmax: out_j = (x_j - shift) - log(s)
     if hi <= lo:
@@ -122,7 +141,7 @@ def row_finish(x, out, lo, hi, shift, s, mode, zero_masked):
             return
         # (x_j - shift) - log(s): subtracting shift first keeps log(s) from being absorbed
         sh = _m.like(shift, x[lo])
-        ls = _m.like(math.log(s), x[lo])
+        ls = _m.like(ls64, x[lo])  # log(s), from log_sum
         for j in range(lo, hi):
             out[j] = (x[j] - sh) - ls
 
@@ -146,7 +165,8 @@ def softmax_row(xr, outr, bufr, mode, zero_masked):
     n = xr.shape[0]
     sh = softmax_shift(row_max(xr, 0, n))
     s = row_sumexp(xr, bufr, 0, n, sh)
-    row_finish(xr, outr, 0, n, sh, s, mode, zero_masked)
+    ls = log_sum(bufr, 0, n, s) if mode != MODE_SOFTMAX else 0.0
+    row_finish(xr, outr, 0, n, sh, s, ls, mode, zero_masked)
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
@@ -168,7 +188,7 @@ def logsumexp_row(xr, scratch):
     n = xr.shape[0]
     sh = lse_shift(row_max(xr, 0, n))
     s = row_sumexp(xr, scratch, 0, n, sh)
-    return sh + math.log(s) if s > 0.0 or s != s else NEG_INF
+    return sh + log_sum(scratch, 0, n, s) if s > 0.0 or s != s else NEG_INF
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
@@ -198,9 +218,9 @@ def _chunk_sumexp(x, buf, bounds, shift, part):
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
-def _chunk_finish(x, out, bounds, shift, s, mode, zero_masked):
+def _chunk_finish(x, out, bounds, shift, s, ls, mode, zero_masked):
     for t in prange(bounds.shape[0] - 1):
-        row_finish(x, out, bounds[t], bounds[t + 1], shift, s, mode, zero_masked)
+        row_finish(x, out, bounds[t], bounds[t + 1], shift, s, ls, mode, zero_masked)
 
 
 @njit(cache=True, error_model="numpy")
@@ -226,10 +246,11 @@ def softmax_split(x, out, buf, mode, zero_masked, nchunks):
         s = 0.0
         for t in range(nchunks):
             s += ps[t]
+        ls = log_sum(br, 0, n, s) if mode != MODE_SOFTMAX else 0.0
         if mode == 2:
-            out[r, 0] = sh + math.log(s) if s > 0.0 or s != s else NEG_INF
+            out[r, 0] = sh + ls if s > 0.0 or s != s else NEG_INF
         else:
-            _chunk_finish(xr, out[r], bounds, sh, s, mode, zero_masked)
+            _chunk_finish(xr, out[r], bounds, sh, s, ls, mode, zero_masked)
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
@@ -277,8 +298,9 @@ def cross_entropy_index(
     """
     M, C = x.shape
     wsum = 0.0
-    for j in range(C):
-        wsum += weight[j] if has_weight else 1.0
+    if eps != 0.0:  # the class weights enter only through smoothing (a NaN stays local)
+        for j in range(C):
+            wsum += weight[j] if has_weight else 1.0
     for r in prange(M):
         xr = x[r]
         t = target[r]
@@ -307,7 +329,7 @@ def cross_entropy_index(
             # buf_j = exp(x_j - shift) = s p_j
             a_c = _m.like(scale * ((1.0 - eps) * wt + eps / C * wsum) / s, buf[0])
             b = scale * eps / C
-            if has_weight:
+            if has_weight and eps != 0.0:
                 for j in range(C):
                     buf[j] = buf[j] * a_c - _m.like(b * weight[j], buf[0])
             else:

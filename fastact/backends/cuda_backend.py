@@ -102,8 +102,10 @@ class _Arr:
         self.orig = a
         half = "float16" if keep_half else "float32"
         if self.kind == "numpy":
-            host = np.asarray(a)
-            _check_dtype(str(host.dtype), name)
+            # host arrays follow the host contract: subclasses, byte order, masks
+            from fastact._dispatch import as_float_array
+
+            host = as_float_array(a, name)
             self.dtype = str(host.dtype)
             self.cdtype = half if self.dtype == "float16" else self.dtype
             self.shape = host.shape
@@ -290,40 +292,95 @@ def elementwise_backward(name: str, g: Any, x: Any, a: float, b: float, out: Any
 # --------------------------------------------------------------------------- #
 
 
-def _rows(A: _Arr, axis: int) -> tuple[Any, int, tuple]:
-    """A 2-d (rows, classes) device view with ``axis`` last, moving data if needed."""
+def _rows(A: _Arr, axis: int | tuple[int, ...]) -> tuple[Any, Any, tuple]:
+    """A 2-d (rows, classes) device view with ``axis`` (or the axes) last, moving data if
+    needed. Axes arrive checked and normalized from the dispatch layer."""
     nd = len(A.shape)
-    if not -nd <= axis < nd:
-        raise np.exceptions.AxisError(axis, nd)
-    ax = axis % nd
-    if ax != nd - 1:
-        host = np.moveaxis(A.dev.copy_to_host(), ax, -1)
+    axes = (axis % nd,) if isinstance(axis, int) else tuple(axis)
+    k = len(axes)
+    if nd == 0:
+        return A.dev.reshape(1, 1), (), ()
+    if axes != tuple(range(nd - k, nd)):
+        host = np.moveaxis(A.dev.copy_to_host(), axes, range(nd - k, nd))
         moved = host.shape
         d = cuda.to_device(np.ascontiguousarray(host))
     else:
         moved = A.shape
         d = A.dev
-    C = moved[-1]
-    M = int(np.prod(moved[:-1]))
-    return d.reshape(M, C), ax, moved
+    C = int(np.prod(moved[nd - k :]))
+    M = int(np.prod(moved[: nd - k]))
+    return d.reshape(M, C), (axes[0] if k == 1 else axes), moved
 
 
-def _unrows(A: _Arr, r2: Any, ax: int, moved: tuple) -> tuple[Any, Any]:
+def _unrows(A: _Arr, r2: Any, ax: Any, moved: tuple) -> tuple[Any, Any]:
     nd = len(A.shape)
-    if ax == nd - 1:
+    axes = (ax,) if isinstance(ax, int) else tuple(ax)
+    k = len(axes)
+    if nd == 0 or axes == tuple(range(nd - k, nd)):
         res, rd = A.empty(A.shape)
         rd.reshape(r2.shape).copy_to_device(r2)
         return res, rd
-    host = np.moveaxis(r2.copy_to_host().reshape(moved), -1, ax)
+    host = np.moveaxis(r2.copy_to_host().reshape(moved), range(nd - k, nd), axes)
     res, rd = A.empty(A.shape)
     rd.copy_to_device(np.ascontiguousarray(host))
     return res, rd
 
 
-def softmax(x: Any, axis: int, mode: int, zero_masked: bool, out: Any) -> Any:
+def _negated(d: Any) -> Any:
+    """-d as a new device array (softmin is the softmax of -x)."""
+    n = d.size
+    o = cuda.device_array(d.shape, dtype=d.dtype)
+    if n:
+        _rw.negate[_grid(n), THREADS](d.reshape(n), o.reshape(n))
+    return o
+
+
+def dev_host_fallback(fn: Any, x: Any, *args: Any) -> Any:
+    """Evaluate an option that has no device kernel (logsumexp's ``b=``/``return_sign``)
+    on the host with the NumPy backend and give the result back on the device."""
+    from fastact.backends import numpy_backend
+
+    X = _Arr(x)
+    *rest, out = args
+    host = np.ascontiguousarray(X.dev.copy_to_host())
+    res = fn(numpy_backend, host, *rest, None)
+    if isinstance(res, tuple):
+        return tuple(_to_kind(X, np.asarray(r)) for r in res)
+    r = _to_kind(X, np.asarray(res))
+    if out is not None:
+        return _copy_out(X, r, out)
+    return r
+
+
+def _to_kind(X: _Arr, host: np.ndarray) -> Any:
+    if X.kind == "numpy":
+        return host.astype(X.dtype, copy=False)
+    A = X.like(shape=host.shape, cdtype=str(host.dtype))
+    res, rd = A.empty(host.shape)
+    if host.size:
+        rd.copy_to_device(np.ascontiguousarray(host))
+    return A.like(cdtype=X.cdtype).give_back(res, rd, None)
+
+
+def _copy_out(X: _Arr, r: Any, out: Any) -> Any:
+    if X.kind == "numpy":
+        out[...] = r
+    elif X.kind == "torch":
+        out.copy_(r)
+    elif X.kind == "cupy":
+        out[...] = r
+    else:
+        out.copy_to_device(r)
+    return out
+
+
+def softmax(x: Any, axis: Any, mode: int, zero_masked: bool, out: Any,
+            negate: bool = False) -> Any:  # fmt: skip
     X = _Arr(x)
     _check_out(out, X.shape, X.dtype)
     x2, ax, moved = _rows(X, axis)
+    if negate:
+        x2 = _negated(x2)
     o2 = cuda.device_array(x2.shape, dtype=X.cdtype)
     M, C = x2.shape
     if x2.size and C <= _rw.WARP_MAX_C:
@@ -336,11 +393,13 @@ def softmax(x: Any, axis: int, mode: int, zero_masked: bool, out: Any) -> Any:
     return X.give_back(res, rd, out)
 
 
-def logsumexp(x: Any, axis: int, keepdims: bool, out: Any) -> Any:
+def logsumexp(x: Any, axis: Any, keepdims: bool, out: Any) -> Any:
     X = _Arr(x)
-    x2, ax, _ = _rows(X, axis)
-    rshape = X.shape[:ax] + X.shape[ax + 1 :]
-    kshape = X.shape[:ax] + (1,) + X.shape[ax + 1 :]
+    nd = len(X.shape)
+    axes = (axis % nd,) if isinstance(axis, int) else tuple(axis)
+    x2, _, _ = _rows(X, axes)
+    rshape = tuple(n for i, n in enumerate(X.shape) if i not in axes)
+    kshape = tuple(1 if i in axes else n for i, n in enumerate(X.shape))
     shape = kshape if keepdims else rshape
     _check_out(out, shape, X.dtype)
     res, rd = X.empty(shape)
@@ -353,7 +412,8 @@ def logsumexp(x: Any, axis: int, keepdims: bool, out: Any) -> Any:
     return X.give_back(res, rd, out)
 
 
-def softmax_backward(g: Any, y: Any, axis: int, log: bool, out: Any) -> Any:
+def softmax_backward(g: Any, y: Any, axis: Any, log: bool, out: Any,
+                     negate: bool = False) -> Any:  # fmt: skip
     Y = _Arr(y, "y")
     G = _Arr(g, "grad_output")
     if G.shape != Y.shape:
@@ -363,6 +423,8 @@ def softmax_backward(g: Any, y: Any, axis: int, log: bool, out: Any) -> Any:
     _check_out(out, Y.shape, Y.dtype)
     y2, ax, moved = _rows(Y, axis)
     g2, _, _ = _rows(G, axis)
+    if negate:
+        g2 = _negated(g2)
     o2 = cuda.device_array(y2.shape, dtype=Y.cdtype)
     if y2.size:
         _rw.softmax_backward_rows[_row_grid(y2.shape[0]), _rw.BLOCK, Y.stream](g2, y2, o2, log)
@@ -412,7 +474,7 @@ def cross_entropy(logits, target, axis, weight, ignore_index, label_smoothing, r
         if w_host.shape != (C,):
             raise ValueError(f"weight has shape {w_host.shape}; it needs ({C},)")
         wd = cuda.to_device(w_host)
-        wsum = float(w_host.sum())
+        wsum = float(w_host.sum()) if eps != 0.0 else 0.0  # weights enter via smoothing only
     else:
         wd = cuda.to_device(np.zeros(1))
         wsum = float(C)

@@ -23,12 +23,12 @@ except ImportError as exc:  # pragma: no cover - depends on the build
     ) from exc
 
 NAME = "cython"
-SERIAL_BELOW = 1 << 15
+SERIAL_BELOW = _threads.SERIAL_BELOW
 
 
 def _nt(n: int) -> int:
-    """Threads for a call over n elements (1 below SERIAL_BELOW)."""
-    return 1 if n < SERIAL_BELOW else _threads.get_num_threads()
+    """Threads for a call over n elements (1 below SERIAL_BELOW and in a forked child)."""
+    return _threads.omp_threads(n, SERIAL_BELOW)
 
 
 def unary(name: str, x: np.ndarray, out: np.ndarray, a, b) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ import threading
 import numpy as np
 
 from fastact import _numba_setup, _threads
+from fastact.backends.interface import MODE_LOGSUMEXP
 
 _numba_setup.configure()
 
@@ -22,27 +23,44 @@ from fastact.kernels import numba_elementwise as _ew  # noqa: E402
 from fastact.kernels import numba_special as _sp  # noqa: E402
 
 NAME = "numba"
-SERIAL_BELOW = 1 << 15
+SERIAL_BELOW = _threads.SERIAL_BELOW
 _tls = threading.local()
+#: Numba's own limit (its thread pool size), which may be below fastact's
+_NUMBA_MAX = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+
+
+def _set_threads(n: int) -> None:
+    if getattr(_tls, "n", None) != n:  # numba's thread count is per Python thread
+        numba.set_num_threads(n)
+        _tls.n = n
 
 
 def _parallel(n: int) -> bool:
-    """Whether to run the parallel variant; sets this thread's Numba thread count."""
-    want = _threads.get_num_threads()
+    """Whether to run the parallel variant; sets this thread's Numba thread count.
+
+    Kernels without a serial variant run on one thread when this returns False
+    (small inputs, ``set_num_threads(1)``)."""
+    want = min(_threads.get_num_threads(), _NUMBA_MAX)
     if want == 1 or n < SERIAL_BELOW:
+        _set_threads(1)
         return False
-    if getattr(_tls, "n", None) != want:  # numba's thread count is per Python thread
-        numba.set_num_threads(want)
-        _tls.n = want
+    _set_threads(want)
     return True
 
 
+def _has_serial(n: int) -> bool:
+    """For kernels with a serial variant: run it (and leave Numba's threads alone)."""
+    return n < SERIAL_BELOW or _threads.get_num_threads() == 1
+
+
 def unary(name: str, x: np.ndarray, out: np.ndarray, a, b) -> None:  # type: ignore[no-untyped-def]
-    _ew.FWD[name][_parallel(x.shape[0])](x, out, a, b)
+    n = x.shape[0]
+    _ew.FWD[name][not _has_serial(n) and _parallel(n)](x, out, a, b)
 
 
 def unary_backward(name: str, g: np.ndarray, x: np.ndarray, out: np.ndarray, a, b) -> None:  # type: ignore[no-untyped-def]
-    _ew.BWD[name][_parallel(x.shape[0])](g, x, out, a, b)
+    n = x.shape[0]
+    _ew.BWD[name][not _has_serial(n) and _parallel(n)](g, x, out, a, b)
 
 
 def prelu(x: np.ndarray, w: np.ndarray, out: np.ndarray, C: int, inner: int) -> None:
@@ -122,7 +140,7 @@ def _scratch(x: np.ndarray, rows: int | None = None) -> np.ndarray:
 def logsumexp(x: np.ndarray, out: np.ndarray) -> None:
     k = _split_chunks(x)
     if k > 0:
-        _rw.softmax_split(x, out.reshape(-1, 1), _scratch(x, 1), 2, False, k)
+        _rw.softmax_split(x, out.reshape(-1, 1), _scratch(x, 1), MODE_LOGSUMEXP, False, k)
     elif k == 0:
         _rw.logsumexp_rows(x, out, _scratch(x))
     else:

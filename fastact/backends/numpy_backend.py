@@ -66,7 +66,8 @@ def rrelu_train(
 
 
 def multiply(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    np.multiply(a, b, out=out)
+    with np.errstate(all="ignore"):
+        np.multiply(a, b, out=out)
 
 
 def _group_argmax(x3: np.ndarray) -> np.ndarray:
@@ -106,16 +107,27 @@ def _rowmax(x: np.ndarray) -> np.ndarray:
     return np.max(np.where(np.isnan(x), -np.inf, x), axis=1)
 
 
+def _log_sum(e: np.ndarray) -> np.ndarray:
+    """log(sum_j e_j) per row, as log1p(c - 1 + t) with c the terms equal to 1 (the
+    shifted maxima) and t the others: the tiny t survives (log-sum-exp of [0, -40])."""
+    ones = e == 1.0
+    c = ones.sum(axis=1, keepdims=True)
+    t = np.where(ones, 0.0, e).sum(axis=1, keepdims=True)
+    s = c + t
+    return np.where((c >= 1) & (s < 2), np.log1p((c - 1) + t), np.log(s))
+
+
 def softmax(x: np.ndarray, out: np.ndarray, mode: int, zero_masked: bool) -> None:
     x = x.astype(np.float64)
     with np.errstate(all="ignore"):
         sh = _shift(_rowmax(x), False)[:, None]
-        s = np.exp(x - sh).sum(axis=1, keepdims=True)
+        e = np.exp(x - sh)
+        s = e.sum(axis=1, keepdims=True)
         if mode == 0:
-            r = np.exp(x - sh) / s
+            r = e / s
             fill = 0.0
         else:
-            r = x - sh - np.log(s)
+            r = x - sh - _log_sum(e)
             fill = -np.inf
         if zero_masked:
             r = np.where(s == 0, fill, r)
@@ -126,7 +138,7 @@ def logsumexp(x: np.ndarray, out: np.ndarray) -> None:
     x = x.astype(np.float64)
     with np.errstate(all="ignore"):
         sh = _shift(_rowmax(x), True)
-        out[...] = sh + np.log(np.exp(x - sh[:, None]).sum(axis=1))
+        out[...] = sh + _log_sum(np.exp(x - sh[:, None]))[:, 0]
 
 
 def softmax_backward(g: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
@@ -161,8 +173,8 @@ def cross_entropy_index(x, target, weight, ignore_index, eps, scale, want_grad, 
         loss = np.where(valid, loss, np.where(target == ignore_index, 0.0, np.nan))
         if want_grad:
             p = np.exp(logp)
-            a = (1 - eps) * w[t] + eps / C * w.sum()
-            gr = p * a[:, None] - eps / C * w[None, :]
+            a = (1 - eps) * w[t] + (eps / C * w.sum() if eps else 0.0)
+            gr = p * a[:, None] - (eps / C * w[None, :] if eps else 0.0)
             gr[np.arange(M), t] -= (1 - eps) * w[t]
             grad[...] = np.where(valid[:, None], scale * gr, 0.0)
     return loss
@@ -184,8 +196,8 @@ def bce_with_logits(x, t, w, pw, scale, want_grad, grad) -> np.ndarray:
     x, t = x.astype(np.float64), t.astype(np.float64)
     w = 1.0 if w is None else w
     pw = 1.0 if pw is None else pw
-    lw = 1 + (pw - 1) * t
     with np.errstate(all="ignore"):
+        lw = 1 + (pw - 1) * t
         loss = w * ((1 - t) * x + lw * (np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)))
         if want_grad:
             sig = np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
@@ -194,8 +206,8 @@ def bce_with_logits(x, t, w, pw, scale, want_grad, grad) -> np.ndarray:
 
 
 def mse(x, t, scale, want_grad, grad) -> np.ndarray:
-    d = x.astype(np.float64) - t.astype(np.float64)
     with np.errstate(all="ignore"):
+        d = x.astype(np.float64) - t.astype(np.float64)
         if want_grad:
             grad[...] = scale * 2 * d
         return d * d
