@@ -6,53 +6,28 @@ Every function takes keyword-only ``out=`` and ``backend=`` arguments; see
 
 from __future__ import annotations
 
+from fastact import losses as _losses
+from fastact import rowwise as _rowwise
+from fastact import special as _special
 from fastact._api import *  # noqa: F403
 from fastact._api import __all__ as _api_all
 from fastact._backends import BackendUnavailable, available_backends
 from fastact._config import show_config
 from fastact._threads import get_num_threads, set_num_threads
-from fastact.losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss
-from fastact.rowwise import (
-    log_softmax,
-    log_softmax_backward,
-    logsumexp,
-    softmax,
-    softmax_backward,
-    softmin,
-    softmin_backward,
-)
-from fastact.special import (
-    maxout,
-    maxout_backward,
-    prelu,
-    prelu_backward,
-    rrelu,
-    rrelu_backward,
-)
+from fastact.losses import *  # noqa: F403
+from fastact.rowwise import *  # noqa: F403
+from fastact.special import *  # noqa: F403
 
 __version__ = "0.1.0"
 
 __all__ = [
     *_api_all,
+    *_rowwise.__all__,
+    *_losses.__all__,
+    *_special.__all__,
     "BackendUnavailable",
     "available_backends",
-    "binary_cross_entropy_with_logits",
-    "cross_entropy",
-    "log_softmax",
-    "log_softmax_backward",
-    "logsumexp",
-    "mse_loss",
-    "softmax",
-    "softmax_backward",
-    "softmin",
-    "softmin_backward",
     "get_num_threads",
-    "maxout",
-    "maxout_backward",
-    "prelu",
-    "prelu_backward",
-    "rrelu",
-    "rrelu_backward",
     "set_num_threads",
     "show_config",
 ]

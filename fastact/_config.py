@@ -48,7 +48,8 @@ def config() -> dict[str, Any]:
         try:
             layer = numba.threading_layer()  # set once a parallel kernel has run
         except ValueError:
-            layer = f"{layer} (priority {numba.config.THREADING_LAYER_PRIORITY}, none started)"
+            prio = getattr(numba.config, "THREADING_LAYER_PRIORITY", "?")
+            layer = f"{layer} (priority {prio}, none started)"
         info["numba"] = {"version": numba.__version__, "threading layer": layer,
                          "tbb": _numba_setup.tbb_path or "not found"}  # fmt: skip
     except ImportError as exc:

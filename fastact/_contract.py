@@ -59,7 +59,7 @@ def real(value: Any, name: str, lo: float | None = None, hi: float | None = None
     )):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
-        v = float(value)
+        v = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {value!r}") from None
     if math.isnan(v):

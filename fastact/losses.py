@@ -41,11 +41,6 @@ def _total(loss: np.ndarray) -> float:
         return float(loss.sum())
 
 
-def _no_grad_out(grad_out: Any) -> None:
-    if grad_out is not None:
-        raise ValueError("grad_out is only used with return_grad=True")
-
-
 def _check_loss_out(out: Any, reduction: str, shape: tuple, dtype: Any) -> None:
     """Check ``out`` for the loss before any kernel writes (``grad_out`` may be the logits)."""
     check_out(out, shape if reduction == "none" else (), np.dtype(dtype))
@@ -272,7 +267,7 @@ def binary_cross_entropy_with_logits(
     pw = _broadcast_weight(pos_weight, x.shape, "pos_weight")
     n = x.size
     scale = 1.0 / n if red == "mean" and n else 1.0
-    go = _grad_buffer(grad_out, x) if return_grad else _no_grad_out(grad_out)
+    go = _grad_buffer(grad_out, x) if return_grad else None
     _check_loss_out(out, red, x.shape, x.dtype)
     inputs = [x, target, weight, pos_weight]
     buf = _grad_dest(go, cdt, x, inputs) if return_grad else None
@@ -308,7 +303,7 @@ def mse_loss(
     t1 = _flat_pair(x, target, cdt)
     n = x.size
     scale = 1.0 / n if red == "mean" and n else 1.0
-    go = _grad_buffer(grad_out, x) if return_grad else _no_grad_out(grad_out)
+    go = _grad_buffer(grad_out, x) if return_grad else None
     _check_loss_out(out, red, x.shape, x.dtype)
     buf = _grad_dest(go, cdt, x, [x, target]) if return_grad else None
     loss = be.mse(c_flat(x, cdt), t1, scale, return_grad, buf) if n else np.zeros(0)

@@ -148,7 +148,14 @@ def _ew_params(e: table.Elementwise) -> list[tuple[Any, ...]]:
         "swish": (1.5,),
         "gelu": ("tanh",),
     }
-    return [(), alt[e.name]] if e.name in alt else [()]
+    #: edge parameters whose limits at +-inf are easy to get wrong (0 * inf)
+    edge: dict[str, list[tuple[Any, ...]]] = {
+        "leaky_relu": [(0.0,), (-0.5,)],
+        "swish": [(0.0,), (-1.0,)],
+        "elu": [(0.0,)],
+        "softplus": [(-1.0, 20.0), (1e30, 20.0)],
+    }
+    return ([(), alt[e.name]] if e.name in alt else [()]) + edge.get(e.name, [])
 
 
 def _ew_samples(e: table.Elementwise, backward: bool):
@@ -185,6 +192,8 @@ def _ew_errors(e: table.Elementwise, backward: bool):
             yield ErrorInput(args=(*pre, 1.0, -1.0), exc=ValueError, match="must not exceed")
         if e.name == "celu":
             yield ErrorInput(args=(*pre, 0.0), exc=ValueError, match="alpha must not be 0")
+        if e.name == "softplus":
+            yield ErrorInput(args=(*pre, 0.0), exc=ValueError, match="beta must not be 0")
         yield ErrorInput(args=(*pre, *([0.5] * (len(e.params) + 1))), exc=TypeError,
                          match="positional argument")  # fmt: skip
 
@@ -429,7 +438,7 @@ def _ce_samples(rng: np.random.Generator, dtype: np.dtype) -> Iterator[Sample]:
         yield Sample(args=(x, t), kwargs={"reduction": red, "return_grad": True})
         yield Sample(args=(x, t), kwargs={"reduction": red, "weight": w, "label_smoothing": 0.1,
                                           "return_grad": True})  # fmt: skip
-    q = R.softmax(values(rng, np.float64, (6, 7), specials=False)).astype(dtype)
+    q = R.softmax(values(rng, np.dtype(np.float64), (6, 7), specials=False)).astype(dtype)
     yield Sample(args=(x, q), kwargs={"return_grad": True, "label_smoothing": 0.2})
     x3 = values(rng, dtype, (3, 5, 4), specials=False)
     t3 = rng.integers(0, 5, (3, 4))
@@ -488,7 +497,8 @@ def _pointwise_samples(bce: bool):
     def gen(rng: np.random.Generator, dtype: np.dtype) -> Iterator[Sample]:
         for shape in ((0,), (7,), (5, 6)):
             x = values(rng, dtype, shape, specials=False)
-            t = (rng.uniform(size=shape) if bce else values(rng, np.float64, shape)).astype(dtype)
+            t64 = rng.uniform(size=shape) if bce else values(rng, np.dtype(np.float64), shape)
+            t = t64.astype(dtype)
             for red in REDUCTIONS:
                 yield Sample(args=(x, t), kwargs={"reduction": red, "return_grad": True})
             if bce and len(shape) == 2:

@@ -100,7 +100,7 @@ def _softmax_like(x: Any, axis: Any, all_masked: str, out: Any, backend: Any, mo
     shape = x.shape
     if x.ndim == 0:  # one element: one row
         x, axes = x.reshape(1), (0,)
-        o = None if o is None else o.reshape(1)
+        o = None if o is None else o.reshape(1)  # type: ignore[assignment]
     cdt = compute_dtype(x.dtype)
     ax = axes[0] if len(axes) == 1 else axes
     x2 = to_rows(x, ax, cdt)
@@ -195,7 +195,7 @@ def logsumexp(
         raise TypeError(f"return_sign must be a bool, got {return_sign!r}")
     be = resolve(backend, x)
     if getattr(be, "DEVICE", False):
-        axes = normalize_axes(axis, len(x.shape))
+        axes = normalize_axes(axis, len(x.shape))  # type: ignore[union-attr]
         if b is not None or return_sign:
             return be.dev_host_fallback(
                 _host_logsumexp, x, axes, keepdims, b, bool(return_sign), out
@@ -276,7 +276,7 @@ def _softmax_bwd(grad_output: Any, y: Any, axis: Any, out: Any, backend: Any, lo
     check_same_shape(g, y, "grad_output", "y")
     axes = normalize_axes(axis, y.ndim)
     dt = np.promote_types(g.dtype, y.dtype)
-    o = host_out(out, y.shape, dt)
+    o: Any = host_out(out, y.shape, dt)
     shape = y.shape
     if y.ndim == 0:
         g, y, axes = g.reshape(1), y.reshape(1), (0,)

@@ -214,8 +214,9 @@ def relu6_deriv(x, a, b):
 
 
 def leaky_relu_fwd(x, a, b):
-    # y = x for x > 0, a x otherwise
-    return x if x > 0 else x * _m.like(a, x)
+    # y = x for x > 0, a x otherwise (the limit -a * 0 at x = -inf for a = 0, not 0 * inf)
+    r = x * _m.like(a, x)
+    return x if x > 0 else (r if not _m.isnan(r) or _m.isnan(x) else -_m.like(a, x))
 
 
 def leaky_relu_deriv(x, a, b):
@@ -281,6 +282,8 @@ def logsigmoid_deriv(x, a, b):
 def swish_fwd(x, a, b):
     # y = x sigmoid(a x)  (0 at -inf for a > 0)
     ax = _m.like(a, x) * x
+    # a = 0 at x = +-inf: a x is 0 (y = x / 2 for every x), not 0 * inf
+    ax = ax if not _m.isnan(ax) or _m.isnan(x) else _m.like(0.0, x)
     y = x * _m.sigmoid(ax)
     # the only NaN-from-inf case is a x = -inf (inf * 0): the limit there is 0
     return y if ax != -_m.INF else _m.like(0.0, x)
@@ -291,13 +294,16 @@ def swish_deriv(x, a, b):
     # one exp and one division: e = exp(-|ax|), r = 1 / (1 + e) give s and 1 - s
     # exactly (r and e r, swapped for ax < 0), without cancellation
     ax = _m.like(a, x) * x
+    ax = ax if not _m.isnan(ax) or _m.isnan(x) else _m.like(0.0, x)  # a = 0 at +-inf
     e = _m.exp(-abs(ax))
     r = _m.like(1.0, x) / (_m.like(1.0, x) + e)
     er = e * r
     s = r if ax >= 0 else er
     oms = er if ax >= 0 else r
     d = s * (_m.like(1.0, x) + ax * oms)
-    return d if not _m.isinf(x) else (_m.like(1.0, x) if ax > 0 else _m.like(0.0, x))
+    # at +-inf: 1 where a x -> +inf, 0 where a x -> -inf, 1/2 for a = 0 (y = x / 2)
+    lim = _m.like(1.0, x) if ax > 0 else (_m.like(0.0, x) if ax < 0 else s)
+    return d if not _m.isinf(x) else lim
 
 
 def silu_fwd(x, a, b):
@@ -536,7 +542,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         "dy/dx = 1 for x > 0, negative_slope otherwise",
         leaky_relu_fwd,
         leaky_relu_deriv,
-        lambda x, a, b: np.where(x > 0, x, a * x),
+        lambda x, a, b: np.where(x > 0, x, np.where(np.isinf(x) & (a == 0), -a, a * x)),
         lambda x, a, b: _nanpass(np.where(x > 0, 1.0, a), x),
         lambda F, t, a=0.01: F.leaky_relu(t, a),
         params=(Param("negative_slope", 0.01, "slope for x < 0"),),
@@ -596,6 +602,7 @@ ENTRIES: tuple[Elementwise, ...] = (
             Param("beta", 1.0, "sharpness"),
             Param("threshold", 20.0, "beta * x above which y = x"),
         ),
+        rule=lambda a, b: "beta must not be 0 (log(1 + exp(beta x)) / beta)" if a == 0.0 else None,
         kinks=lambda a, b: (b / a,),
     ),
     Elementwise(
@@ -627,11 +634,15 @@ ENTRIES: tuple[Elementwise, ...] = (
         "dy/dx = s + beta x s (1 - s), s = sigmoid(beta x)",
         swish_fwd,
         swish_deriv,
-        lambda x, a, b: _fix(x * _sig(a * x), x, np.inf, 0.0) if a > 0 else x * _sig(a * x),
         lambda x, a, b: (
-            _fix(_sig(a * x) * (1 + a * x * _sig(-a * x)), x, 1.0, 0.0)
-            if a > 0
-            else _sig(a * x) * (1 + a * x * _sig(-a * x))
+            _fix(x * _sig(a * x), x, np.inf, 0.0) if a > 0
+            else _fix(x * _sig(a * x), x, 0.0, -np.inf) if a < 0
+            else x / 2
+        ),
+        lambda x, a, b: (
+            _fix(_sig(a * x) * (1 + a * x * _sig(-a * x)), x, 1.0, 0.0) if a > 0
+            else _fix(_sig(a * x) * (1 + a * x * _sig(-a * x)), x, 0.0, 1.0) if a < 0
+            else _nanpass(np.full_like(x, 0.5), x)
         ),
         lambda F, t, a=1.0: t * (a * t).sigmoid(),
         params=(Param("beta", 1.0, "slope inside the sigmoid"),),
