@@ -1,0 +1,133 @@
+"""bench/tools/gpu_check.sh, the one-command GPU check, end to end in Numba's CUDA
+simulator (``--small``: tiny sizes, no install step), and its time limits: a stage
+that runs past its limit is marked ``timeout`` in summary.txt while the other
+stages' files are kept. The figures themselves mean nothing here; what is checked
+is that every stage runs and writes what the GPU run will need.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import fastact
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "bench" / "tools" / "gpu_check.sh"
+
+if "cuda" not in fastact.available_backends():
+    pytest.skip("no CUDA backend (numba-cuda missing)", allow_module_level=True)
+if shutil.which("bash") is None or shutil.which("timeout") is None:
+    pytest.skip("needs bash and coreutils' timeout", allow_module_level=True)
+
+
+def _run(outdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("FASTACT_GPU_CHECK_")}
+    e.pop("FASTACT_CUDA_HW", None)
+    e.update(PYTHON=sys.executable, **env)
+    return subprocess.run(["bash", str(SCRIPT), "--small", *args, str(outdir)], env=e,
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)  # fmt: skip
+
+
+def _summary(outdir: Path) -> dict[str, list[str]]:
+    rows = {}
+    for line in (outdir / "summary.txt").read_text().splitlines():
+        f = line.split()
+        rows[f[0]] = f[1:]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("gpu_check")
+    return out, _run(out)
+
+
+def test_small_run_passes_every_stage(small_run):
+    out, r = small_run
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:] + (out / "log.txt").read_text()[-4000:]
+    s = _summary(out)
+    assert list(s) == ["env", "install", "fastact", "tests", "torch", "targets", "bench", "total"]
+    assert s["install"][0] == "skipped"  # --small never installs
+    for st in ("env", "fastact", "tests", "targets", "bench"):
+        assert s[st][0] == "pass", (st, s[st])
+    assert s["torch"][0] in ("pass", "skipped")
+    assert s["total"][0] == "pass"
+    # at most 8 files: what the device tool brings back from $OUT
+    assert len(list(out.iterdir())) <= 8
+
+
+def test_small_run_files(small_run):
+    out, r = small_run
+    env = (out / "env.txt").read_text()
+    assert "numpy " in env and "numba " in env and "NUMBA_ENABLE_CUDASIM 1" in env
+    assert "numba.cuda kernel launch: ok" in env
+    assert "fastact backends:" in env and "cuda" in env
+    # JUnit XML of the CUDA tests: the selected tests ran and passed
+    suite = ET.parse(out / "junit-cuda.xml").getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    assert int(suite.get("tests")) >= 2
+    assert int(suite.get("failures")) == 0 and int(suite.get("errors")) == 0
+    # the targets: all six recorded, with a status, figures from the simulator
+    t = json.loads((out / "targets.json").read_text())
+    assert t["device"] == "CUDA simulator" and t["small"] and not t["errors"]
+    assert [x["target"] for x in t["targets"]] == [
+        "elementwise_pct_copy_bw", "softmax_pct_copy_bw", "softmax_vs_torch", "ce_vs_torch",
+        "ce_extra_logits_buffers", "overhead_vs_torch",
+    ]  # fmt: skip
+    assert all(x["status"] in ("pass", "fail", "n/a") for x in t["targets"])
+    ew = t["elementwise_2^28_f32"]
+    assert set(ew) == {"relu", "sigmoid", "tanh", "gelu", "silu"}
+    assert all(v["fwd_ms"] > 0 and v["kernel_bwd_pct_copy_bw"] > 0 for v in ew.values())
+    assert t["targets"][0]["status"] in ("pass", "fail")  # measured, not n/a
+    assert t["softmax_f32"]["ms"] > 0 and t["cross_entropy_fwd_bwd"]["ms"] > 0
+    assert t["cross_entropy_fwd_bwd"]["extra_bytes"] > 0
+    assert t["overhead_1000_f32"]["fastact_us"] > 0
+    # fastact bench with the CUDA columns: JSON rows and the printed table
+    b = json.loads((out / "bench.json").read_text())
+    assert b["backends"] == ["numba", "cuda"]
+    assert {r["op"] for r in b["rows"]} == {"relu", "softmax"}
+    for row in b["rows"]:
+        assert row["t_numba"] > 0 and row["t_cuda"] > 0 and row["t_cuda_copy"] > 0
+    table = (out / "bench.txt").read_text()
+    assert "cuda ms" in table and "CPU/CUDA" in table
+
+
+def test_a_stage_past_its_limit_is_marked_and_the_others_kept(tmp_path):
+    """A 1-second limit on the targets stage: it times out, the stages around it still
+    run and write their files, and the exit status says something went wrong."""
+    r = _run(tmp_path, "--stages=tests,targets,bench", FASTACT_GPU_CHECK_TIMEOUT_TARGETS="1",
+             FASTACT_GPU_CHECK_PYTEST_K="test_all_masked_rows_zero_option",
+             FASTACT_GPU_CHECK_BENCH_OPS="relu")  # fmt: skip
+    assert r.returncode == 1, r.stdout[-3000:]
+    s = _summary(tmp_path)
+    assert s["targets"][0] == "timeout" and s["targets"][2] in ("124", "137")
+    assert s["targets"][3] == "1"
+    assert s["tests"][0] == "pass" and s["bench"][0] == "pass"
+    assert s["env"][0] == s["fastact"][0] == "skipped"  # not in --stages
+    assert s["total"][0] == "fail"
+    assert (tmp_path / "junit-cuda.xml").exists()
+    assert json.loads((tmp_path / "bench.json").read_text())["rows"][0]["t_cuda"] > 0
+    assert "== targets: timeout" in (tmp_path / "log.txt").read_text()
+
+
+def test_a_spent_budget_skips_the_remaining_stages(tmp_path):
+    r = _run(tmp_path, FASTACT_GPU_CHECK_BUDGET="0")
+    assert r.returncode == 0
+    s = _summary(tmp_path)
+    assert all(v[0] == "skipped" for k, v in s.items() if k != "total")
+
+
+def test_bad_usage():
+    r = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "usage" in r.stderr
+    r = subprocess.run(["bash", str(SCRIPT), "--bogus", "x"], capture_output=True, text=True,
+                       timeout=60)  # fmt: skip
+    assert r.returncode == 2 and "--bogus" in r.stderr
