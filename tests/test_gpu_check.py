@@ -65,7 +65,7 @@ def test_small_run_passes_every_stage(small_run):
 
 
 def test_small_run_files(small_run):
-    out, r = small_run
+    out, _ = small_run
     env = (out / "env.txt").read_text()
     assert "numpy " in env and "numba " in env and "NUMBA_ENABLE_CUDASIM 1" in env
     assert "numba.cuda kernel launch: ok" in env

@@ -243,11 +243,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="array library (default: torch, else cupy, else numba)")  # fmt: skip
     a = p.parse_args(argv)
 
+    from fastact.kernels import cuda_elementwise as kew
+    from fastact.kernels import cuda_rowwise as krw
+
     import fastact
     from fastact import bench, table
     from fastact.backends import cuda_backend as cb
-    from fastact.kernels import cuda_elementwise as kew
-    from fastact.kernels import cuda_rowwise as krw
 
     arr = Arrays(a.arrays)
     sync = arr.sync
@@ -264,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {
         "device": device, "date": datetime.date.today().isoformat(), "small": small,
         "arrays": arr.kind, "torch_cuda": arr.torch is not None,
-        "timing": "time_synced: best of %d rounds, each >= %g s" % (repeat, min_time),
+        "timing": f"time_synced: best of {repeat} rounds, each >= {min_time:g} s",
     }  # fmt: skip
     errors: dict[str, str] = {}
     out = a.out
@@ -324,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             kf, kb = kew.FWD[name], kew.BWD[name]
             tf = t(lambda f=f: f(x))
             tb = t(lambda b=b: b(g, x))
-            tkf = t(lambda kf=kf: kf[grid, threads](xs, ys, ca, cb_))
-            tkb = t(lambda kb=kb: kb[grid, threads](gs, xs, ys, ca, cb_))
+            tkf = t(lambda kf=kf, ca=ca, cb_=cb_: kf[grid, threads](xs, ys, ca, cb_))
+            tkb = t(lambda kb=kb, ca=ca, cb_=cb_: kb[grid, threads](gs, xs, ys, ca, cb_))
             r = {
                 "fwd_ms": tf * 1e3, "fwd_pct_copy_bw": 100 * 8 * n_ew / tf / bw,
                 "bwd_ms": tb * 1e3, "bwd_pct_copy_bw": 100 * 12 * n_ew / tb / bw,
@@ -433,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         section(name, body)
 
     print(json.dumps(res, indent=1))
-    print(f"# gpu targets on {device} ({arr.kind} arrays{', simulator: figures mean nothing' if _sim() else ''})")  # noqa: E501
+    note = ", simulator: figures mean nothing" if _sim() else ""
+    print(f"# gpu targets on {device} ({arr.kind} arrays{note})")
     print(format_targets(res["targets"]))
     if errors:
         print("errors:", json.dumps(errors, indent=1))
