@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -131,3 +132,67 @@ def test_bad_usage():
     r = subprocess.run(["bash", str(SCRIPT), "--bogus", "x"], capture_output=True, text=True,
                        timeout=60)  # fmt: skip
     assert r.returncode == 2 and "--bogus" in r.stderr
+
+
+# What the simulator hides, checked without a GPU: the PTX that Numba generates for
+# sm_90 and what ptxas (from the NVVM toolchain's nvidia-cuda-nvcc wheel, or on PATH)
+# makes of it: static shared memory within the 48 KiB a block may declare, registers
+# within the 64K per block at the launch sizes, no spills; and no fused multiply-add
+# where the CPU backends round twice (the rrelu slopes must match them bit for bit).
+_PTX_DUMP = r"""
+import importlib, os, sys, types as pytypes
+from numba import cuda, types
+disp = importlib.import_module(type(cuda.jit(device=True)(lambda x: x)).__module__)
+disp.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=(9, 0))
+from fastact.kernels import cuda_elementwise as ce, cuda_rowwise as cr, cuda_special as cs
+f32, f64, i64, b1 = types.float32, types.float64, types.int64, types.boolean
+out = sys.argv[1]
+def dump(name, k, sig):
+    ptx, _ = cuda.compile_ptx(k.py_func, sig, cc=(9, 0))
+    with open(os.path.join(out, name + ".ptx"), "w") as fh:
+        fh.write(ptx)
+for dt in (f32, f64):
+    n = str(dt)
+    dump("rrelu_train_" + n, cs.rrelu_train, (dt[::1],) * 3 + (f64, f64, types.uint64))
+    dump("softmax_rows_smem_" + n, cr.softmax_rows_smem, (dt[:, ::1], dt[:, ::1], i64, b1))
+    dump("softmax_rows_warp_" + n, cr.softmax_rows_warp, (dt[:, ::1], dt[:, ::1], i64, b1))
+    dump("cross_entropy_index_" + n, cr.cross_entropy_index, (dt[:, ::1], i64[::1], f64[::1],
+         b1, i64, f64, f64, b1, f64[::1], f64[::1], dt[:, ::1], b1, i64[::1]))
+dump("gelu_bwd_h", ce.BWD_H["gelu"], (types.float16[::1],) * 3 + (f32, f32))
+print("BLOCK", cr.BLOCK)
+"""
+
+
+def _ptxas() -> str | None:
+    import sysconfig
+
+    cand = Path(sysconfig.get_paths()["purelib"]) / "nvidia" / "cuda_nvcc" / "bin" / "ptxas"
+    return str(cand) if cand.exists() else shutil.which("ptxas")
+
+
+def test_ptx_for_sm90_fits_and_rounds_like_the_cpu(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    r = subprocess.run([sys.executable, "-c", _PTX_DUMP, str(tmp_path)], env=env,
+                       capture_output=True, text=True, timeout=600)  # fmt: skip
+    if r.returncode and ("nvrtc" in r.stderr.lower() or "nvvm" in r.stderr.lower()):
+        pytest.skip("no NVVM toolchain here (pip install 'fastact[cuda]')")
+    assert r.returncode == 0, r.stderr[-3000:]
+    block = int(r.stdout.split()[-1])
+    for dt in ("float32", "float64"):
+        rr = (tmp_path / f"rrelu_train_{dt}.ptx").read_text()
+        assert "fma.rn.f64" not in rr, "rrelu slopes contracted into an fma"
+        assert "mul.rn.f64" in rr and "add.rn.f64" in rr
+    ptxas = _ptxas()
+    if ptxas is None:
+        pytest.skip("ptxas not found")
+    for f in sorted(tmp_path.glob("*.ptx")):
+        a = subprocess.run([ptxas, "-arch=sm_90", "-v", str(f), "-o", os.devnull],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert a.returncode == 0, (f.name, a.stderr[-2000:])
+        info = a.stderr
+        regs = [int(x) for x in re.findall(r"Used (\d+) registers", info)]
+        smem = [int(x) for x in re.findall(r"(\d+) bytes smem", info)]
+        spills = [int(x) for x in re.findall(r"(\d+) bytes spill stores", info)]
+        assert regs and max(regs) * block <= 65536, (f.name, info)
+        assert max(smem, default=0) <= 48 * 1024, (f.name, info)
+        assert max(spills, default=0) == 0, (f.name, info)
