@@ -16,9 +16,14 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
+from numba import config as _numba_config
+from numba import cuda
+from util import assert_close
 
 import fastact
+from fastact import table
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "bench" / "tools" / "gpu_check.sh"
@@ -51,7 +56,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subproces
     return out, _run(out)
 
 
-def test_small_run_passes_every_stage(small_run):
+def test_script_small_run_passes_every_stage(small_run):
     out, r = small_run
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:] + (out / "log.txt").read_text()[-4000:]
     s = _summary(out)
@@ -65,7 +70,7 @@ def test_small_run_passes_every_stage(small_run):
     assert len(list(out.iterdir())) <= 8
 
 
-def test_small_run_files(small_run):
+def test_script_small_run_files(small_run):
     out, _ = small_run
     env = (out / "env.txt").read_text()
     assert "numpy " in env and "numba " in env and "NUMBA_ENABLE_CUDASIM 1" in env
@@ -101,7 +106,7 @@ def test_small_run_files(small_run):
     assert "cuda ms" in table and "CPU/CUDA" in table
 
 
-def test_a_stage_past_its_limit_is_marked_and_the_others_kept(tmp_path):
+def test_script_stage_past_its_limit_is_marked_and_the_others_kept(tmp_path):
     """A 1-second limit on the targets stage: it times out, the stages around it still
     run and write their files, and the exit status says something went wrong."""
     r = _run(tmp_path, "--stages=tests,targets,bench", FASTACT_GPU_CHECK_TIMEOUT_TARGETS="1",
@@ -119,14 +124,14 @@ def test_a_stage_past_its_limit_is_marked_and_the_others_kept(tmp_path):
     assert "== targets: timeout" in (tmp_path / "log.txt").read_text()
 
 
-def test_a_spent_budget_skips_the_remaining_stages(tmp_path):
+def test_script_spent_budget_skips_the_remaining_stages(tmp_path):
     r = _run(tmp_path, FASTACT_GPU_CHECK_BUDGET="0")
     assert r.returncode == 0
     s = _summary(tmp_path)
     assert all(v[0] == "skipped" for k, v in s.items() if k != "total")
 
 
-def test_bad_usage():
+def test_script_bad_usage():
     r = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "usage" in r.stderr
     r = subprocess.run(["bash", str(SCRIPT), "--bogus", "x"], capture_output=True, text=True,
@@ -196,3 +201,145 @@ def test_ptx_for_sm90_fits_and_rounds_like_the_cpu(tmp_path):
         assert regs and max(regs) * block <= 65536, (f.name, info)
         assert max(smem, default=0) <= 48 * 1024, (f.name, info)
         assert max(spills, default=0) == 0, (f.name, info)
+
+
+# --------------------------------------------------------------------------- #
+# The array libraries of a GPU machine: CuPy arrays and PyTorch CUDA tensors     #
+# (test_cuda.py uses Numba device arrays only). The numba case also runs in      #
+# the simulator, which checks the tests themselves; the others need the GPU.     #
+# --------------------------------------------------------------------------- #
+SIM = bool(_numba_config.ENABLE_CUDASIM)
+
+
+def _lib(name: str):
+    """(to_device, to_host, is_result) for one array library, or skip."""
+    if name == "numba":
+        return cuda.to_device, lambda a: a.copy_to_host(), lambda a: hasattr(a, "copy_to_host")
+    if SIM:
+        pytest.skip(f"{name} arrays need a real GPU")
+    if name == "cupy":
+        cp = pytest.importorskip("cupy")
+        return cp.asarray, cp.asnumpy, lambda a: isinstance(a, cp.ndarray)
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("PyTorch sees no GPU")
+    return (lambda a: torch.from_numpy(np.ascontiguousarray(a)).cuda(),
+            lambda t: t.detach().float().cpu().numpy() if t.dtype == torch.bfloat16
+            else t.detach().cpu().numpy(),
+            lambda t: isinstance(t, torch.Tensor) and t.is_cuda)  # fmt: skip
+
+
+LIBS = ["numba", pytest.param("cupy", marks=pytest.mark.cuda_hw),
+        pytest.param("torch", marks=pytest.mark.cuda_hw)]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=str)
+@pytest.mark.parametrize("lib", LIBS)
+def test_elementwise_keeps_the_array_type(lib, dtype):
+    put, get, ok = _lib(lib)
+    rng = np.random.default_rng(12)
+    n = 301 if SIM else 1_000_003  # past one grid sweep on hardware
+    x = rng.normal(0, 3, n).astype(dtype)
+    g = rng.normal(0, 1, n).astype(dtype)
+    y = fastact.gelu(put(x))
+    gx = fastact.silu_backward(put(g), put(x))
+    assert ok(y) and ok(gx)
+    e, s = table.BY_NAME["gelu"], table.BY_NAME["silu"]
+    rtol, atol = e.tol[np.dtype(dtype).name]
+    x64 = x.astype(np.float64)
+    ref = e.ref(x64, *e.encode(())).astype(dtype)
+    dref = (g.astype(np.float64) * s.ref_deriv(x64, *s.encode(()))).astype(dtype)
+    yh, gh = get(y), get(gx)
+    assert yh.dtype == dtype and gh.dtype == dtype
+    assert_close(yh, ref, rtol, atol, f"{lib} gelu")
+    assert_close(gh, dref, rtol, rtol * np.abs(g.astype(np.float64)) + atol, f"{lib} silu'")
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_rowwise_keep_the_array_type(lib):
+    """softmax, log_softmax and logsumexp on each row kernel's sizes (warp per row,
+    shared-memory staging, global memory) against float64 NumPy."""
+    put, get, ok = _lib(lib)
+    from fastact.kernels.cuda_rowwise import SMEM_MAX_C, WARP_MAX_C
+
+    rng = np.random.default_rng(13)
+    for C in (WARP_MAX_C, SMEM_MAX_C, SMEM_MAX_C + 7):
+        x = (rng.normal(size=(5 if SIM else 37, C)) * 4).astype(np.float32)
+        x64 = x.astype(np.float64)
+        sh = x64 - x64.max(-1, keepdims=True)
+        lse = np.log(np.exp(sh).sum(-1, keepdims=True))
+        for op, want in (("softmax", np.exp(sh - lse)), ("log_softmax", sh - lse),
+                         ("logsumexp", (x64.max(-1, keepdims=True) + lse)[:, 0])):  # fmt: skip
+            got = getattr(fastact, op)(put(x))
+            assert ok(got), op
+            assert_close(get(got), want, 2e-6, 2e-6, f"{lib} {op} C={C}")
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_cross_entropy_keeps_the_array_type(lib):
+    """Fused forward + backward with the gradient written into a preallocated array."""
+    put, get, ok = _lib(lib)
+    rng = np.random.default_rng(14)
+    M, C = (6, 70) if SIM else (300, 32_001)
+    x = (rng.normal(size=(M, C)) * 2).astype(np.float32)
+    t = rng.integers(0, C, M)
+    x64 = x.astype(np.float64)
+    lp = x64 - x64.max(-1, keepdims=True)
+    lp -= np.log(np.exp(lp).sum(-1, keepdims=True))
+    loss_ref = -lp[np.arange(M), t].mean()
+    g_ref = np.exp(lp)
+    g_ref[np.arange(M), t] -= 1
+    g_ref /= M
+    gout = put(np.full((M, C), np.nan, np.float32))
+    loss, g = fastact.cross_entropy(put(x), put(t), return_grad=True, grad_out=gout)
+    assert g is gout and ok(g)
+    assert_close(np.asarray(loss), loss_ref, 1e-6, 0, f"{lib} loss")
+    assert_close(get(g), g_ref, 1e-5, 1e-9, f"{lib} grad")
+
+
+@pytest.mark.cuda_hw
+def test_torch_bfloat16_cross_entropy_and_side_stream():
+    """bfloat16 logits (computed in float32, gradient back in bfloat16) against PyTorch,
+    and kernels ordered on the caller's current stream: the inputs are made and the
+    results consumed on a side stream with no synchronisation in between."""
+    _lib("torch")
+    import torch
+
+    torch.manual_seed(0)
+    M, C = 512, 50_257
+    s = torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        x = (torch.randn(M, C, device="cuda") * 2).to(torch.bfloat16)
+        t = torch.randint(0, C, (M,), device="cuda")
+        gbuf = torch.empty_like(x)
+        loss, g = fastact.cross_entropy(x, t, return_grad=True, grad_out=gbuf)
+        y = fastact.relu(x)
+        y_sum = y.float().sum()  # consumed on the side stream
+    s.synchronize()
+    xr = x.detach().float().requires_grad_(True)
+    lt = torch.nn.functional.cross_entropy(xr, t)
+    lt.backward()
+    assert g is gbuf and g.dtype == torch.bfloat16
+    assert abs(float(loss) - lt.item()) <= 1e-5 * abs(lt.item())
+    err = (g.float() - xr.grad).abs().max().item()
+    assert err <= 1e-2 * xr.grad.abs().max().item(), err
+    assert y_sum.item() == torch.relu(x).float().sum().item()
+
+
+@pytest.mark.cuda_hw
+@pytest.mark.skipif(SIM, reason="262,145 rows: hardware only")
+def test_rows_past_the_grid_cap():
+    """More rows than the one-block-per-row kernels launch blocks (65535 x 4): the
+    grid-stride loop over rows must reach the last ones."""
+    rng = np.random.default_rng(15)
+    M, C = 65535 * 4 + 5, 3
+    x = rng.normal(size=(M, C))
+    t = rng.integers(0, C, M)
+    lp = x - x.max(-1, keepdims=True)
+    lp -= np.log(np.exp(lp).sum(-1, keepdims=True))
+    loss = fastact.cross_entropy(cuda.to_device(x), cuda.to_device(t), reduction="none")
+    assert_close(loss.copy_to_host(), -lp[np.arange(M), t], 1e-12, 1e-15, "ce rows")
+    g = rng.normal(size=(M, C))
+    y = np.exp(lp)
+    got = fastact.softmax_backward(cuda.to_device(g), cuda.to_device(y)).copy_to_host()
+    assert_close(got, y * (g - (g * y).sum(-1, keepdims=True)), 1e-12, 1e-15, "softmax' rows")

@@ -9,7 +9,8 @@
 #   install  pip install --no-deps --no-build-isolation --no-index -e .  without the Cython
 #            extension unless FASTACT_GPU_CHECK_CYTHON=1 (skipped with --no-install or
 #            FASTACT_GPU_CHECK_NO_INSTALL=1, and in --small mode)
-#   tests    FASTACT_CUDA_HW=1 python -m pytest tests/test_cuda.py  (JUnit XML)
+#   tests    FASTACT_CUDA_HW=1 python -m pytest tests/test_cuda.py tests/test_gpu_check.py
+#            (JUnit XML; the simulator-only tests deselected)
 #   torch    the PyTorch integration's GPU tests, tests/test_torch*.py -m cuda_hw, if present
 #   targets  bench/tools/gpu_targets.py: the four H100 targets, pass/fail (JSON)
 #   bench    fastact bench with the CUDA columns at a few sizes (JSON and the table)
@@ -267,10 +268,12 @@ else
     if [ "${FASTACT_GPU_CHECK_XDIST:-8}" != 0 ] && "$PY" -c "import xdist" 2>/dev/null; then
         XDIST=(-n "${FASTACT_GPU_CHECK_XDIST:-8}")
     fi
+    # tests/test_gpu_check.py adds CuPy and PyTorch CUDA arrays (its script and PTX
+    # tests are for CI)
     stage tests "$(lim tests 170 120)" env FASTACT_CUDA_HW=1 \
-        "$PY" -m pytest tests/test_cuda.py -q -p no:cacheprovider --maxfail=20 "${XDIST[@]}" \
-        --durations=10 --junitxml="$OUTDIR/junit-cuda.xml" \
-        -k "${FASTACT_GPU_CHECK_PYTEST_K:-not test_kernels_compile_for_sm90 and not test_gpu_target_script_runs_in_the_simulator}"
+        "$PY" -m pytest tests/test_cuda.py tests/test_gpu_check.py -q -p no:cacheprovider \
+        --maxfail=20 "${XDIST[@]}" --durations=10 --junitxml="$OUTDIR/junit-cuda.xml" \
+        -k "${FASTACT_GPU_CHECK_PYTEST_K:-not compile_for_sm90 and not script and not ptx}"
 fi
 
 shopt -s nullglob
