@@ -121,6 +121,8 @@ class Arrays:
         import gc
 
         gc.collect()
+        if not _sim():  # Numba frees device memory late: free what is pending now
+            self.cuda.current_context().deallocations.clear()
         if self.torch is not None:
             self.torch.cuda.empty_cache()
         if self.cupy is not None:
@@ -396,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             ce["extra_bytes"] = al["bytes"]
             ce["extra_logits_buffers"] = al["bytes"] / (M * C * itemsize)
         if arr.torch is not None:
+            arr.free()
             torch = arr.torch
             xr = xc.detach().requires_grad_(True)
 
