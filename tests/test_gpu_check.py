@@ -301,7 +301,9 @@ def test_cross_entropy_keeps_the_array_type(lib):
 def test_torch_bfloat16_cross_entropy_and_side_stream():
     """bfloat16 logits (computed in float32, gradient back in bfloat16) against PyTorch,
     and kernels ordered on the caller's current stream: the inputs are made and the
-    results consumed on a side stream with no synchronisation in between."""
+    results consumed on a side stream with no synchronisation in between (PyTorch's
+    side streams are non-blocking: Numba's copies on the legacy stream do not wait
+    for them, so the backend must)."""
     _lib("torch")
     import torch
 
@@ -315,7 +317,12 @@ def test_torch_bfloat16_cross_entropy_and_side_stream():
         loss, g = fastact.cross_entropy(x, t, return_grad=True, grad_out=gbuf)
         y = fastact.relu(x)
         y_sum = y.float().sum()  # consumed on the side stream
+        xs = torch.randn(M, 3000, device="cuda")  # block per row, result copied
+        sm = fastact.softmax(xs * 3)
+        lse = fastact.logsumexp(xs * 3, axis=-1)
     s.synchronize()
+    assert torch.allclose(sm, torch.softmax(xs * 3, -1), rtol=2e-6, atol=2e-7)
+    assert torch.allclose(lse, torch.logsumexp(xs * 3, -1), rtol=2e-6, atol=2e-6)
     xr = x.detach().float().requires_grad_(True)
     lt = torch.nn.functional.cross_entropy(xr, t)
     lt.backward()
