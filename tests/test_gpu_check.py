@@ -109,17 +109,15 @@ def test_script_small_run_files(small_run):
 def test_script_stage_past_its_limit_is_marked_and_the_others_kept(tmp_path):
     """A 1-second limit on the targets stage: it times out, the stages around it still
     run and write their files, and the exit status says something went wrong."""
-    r = _run(tmp_path, "--stages=tests,targets,bench", FASTACT_GPU_CHECK_TIMEOUT_TARGETS="1",
-             FASTACT_GPU_CHECK_PYTEST_K="test_all_masked_rows_zero_option",
+    r = _run(tmp_path, "--stages=targets,bench", FASTACT_GPU_CHECK_TIMEOUT_TARGETS="1",
              FASTACT_GPU_CHECK_BENCH_OPS="relu")  # fmt: skip
     assert r.returncode == 1, r.stdout[-3000:]
     s = _summary(tmp_path)
     assert s["targets"][0] == "timeout" and s["targets"][2] in ("124", "137")
     assert s["targets"][3] == "1"
-    assert s["tests"][0] == "pass" and s["bench"][0] == "pass"
-    assert s["env"][0] == s["fastact"][0] == "skipped"  # not in --stages
+    assert s["bench"][0] == "pass"
+    assert s["env"][0] == s["fastact"][0] == s["tests"][0] == "skipped"  # not in --stages
     assert s["total"][0] == "fail"
-    assert (tmp_path / "junit-cuda.xml").exists()
     assert json.loads((tmp_path / "bench.json").read_text())["rows"][0]["t_cuda"] > 0
     assert "== targets: timeout" in (tmp_path / "log.txt").read_text()
 
