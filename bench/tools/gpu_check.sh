@@ -317,6 +317,13 @@ stage bench "$(lim bench 90 90)" bash -c '"$0" -m fastact bench "$@" --json "$OU
 TOTAL=$(($(date +%s) - START))
 if [ "$FAILED" = 0 ]; then ALL=pass; else ALL=fail; fi
 printf 'total %s %s - %s\n' "$ALL" "$TOTAL" "$BUDGET" >>"$SUMMARY"
+# the end of stdout is what a remote run's reply shows: failures, targets, table, summary
+echo "== failed tests (first 40)"
+grep -E "^(FAILED|ERROR) " "$LOG" | head -40
+echo "== targets"
+awk '/^# gpu targets on/ { p = 1 } /^wrote / { p = 0 } p' "$LOG"
+echo "== bench"
+[ -f "$OUTDIR/bench.txt" ] && grep -v "^x stream:" "$OUTDIR/bench.txt"
 echo "== gpu_check $MODE: $ALL in ${TOTAL}s"
 cat "$SUMMARY"
 exit "$FAILED"

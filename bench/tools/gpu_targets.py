@@ -236,6 +236,39 @@ def format_targets(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def details(res: dict[str, Any]) -> str:
+    """The figures behind the targets, one short line per measurement."""
+
+    def f(v: Any, spec: str = ".3g") -> str:
+        return "-" if v is None else format(v, spec)
+
+    lines = [f"copy: {f(res.get('copy', {}).get('GBps'))} GB/s (read + write)"]
+    for name, r in res.get("elementwise_2^28_f32", {}).items():
+        keys = ("fwd_pct_copy_bw", "kernel_fwd_pct_copy_bw", "bwd_pct_copy_bw",
+                "kernel_bwd_pct_copy_bw")  # fmt: skip
+        pct = {k: f(r.get(k), ".0f") for k in keys}
+        lines.append(
+            f"{name}: fwd {pct['fwd_pct_copy_bw']}% of copy (bare kernel "
+            f"{pct['kernel_fwd_pct_copy_bw']}%), bwd {pct['bwd_pct_copy_bw']}% "
+            f"({pct['kernel_bwd_pct_copy_bw']}%); ms fwd {f(r.get('fwd_ms'))} bwd "
+            f"{f(r.get('bwd_ms'))}, torch {f(r.get('torch_fwd_ms'))} / {f(r.get('torch_bwd_ms'))}"
+        )
+    sm = res.get("softmax_f32", {})
+    lines.append(f"softmax: {f(sm.get('ms'))} ms, {f(sm.get('pct_copy_bw'), '.0f')}% of copy "
+                 f"(bare {sm.get('kernel', '-')} {f(sm.get('kernel_pct_copy_bw'), '.0f')}%), "
+                 f"torch {f(sm.get('torch_ms'))} ms")  # fmt: skip
+    ce = res.get("cross_entropy_fwd_bwd", {})
+    lines.append(f"cross-entropy {ce.get('dtype', '-')}: {f(ce.get('ms'))} ms, torch "
+                 f"{f(ce.get('torch_ms'))} ms, allocated {f(ce.get('extra_bytes', 0) / 1e9)} GB "
+                 f"= {f(ce.get('extra_logits_buffers'))} logits")  # fmt: skip
+    oh = res.get("overhead_1000_f32", {})
+    lines.append(
+        f"per call, 1,000 f32: fastact {f(oh.get('fastact_us'))} us, bare launch "
+        f"{f(oh.get('kernel_launch_us'))} us, torch {f(oh.get('torch_us'))} us"
+    )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--small", action="store_true", help="tiny sizes (a smoke run)")
@@ -440,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     note = ", simulator: figures mean nothing" if _sim() else ""
     print(f"# gpu targets on {device} ({arr.kind} arrays{note})")
     print(format_targets(res["targets"]))
+    print(details(res))
     if errors:
         print("errors:", json.dumps(errors, indent=1))
     if out != "-":
