@@ -9,8 +9,10 @@ the same SplitMix64 counter RNG, so one seed gives the same slopes on every back
 """
 
 import numpy as np
+from fastact.kernels import cuda_rowwise
 from fastact.kernels.cuda_rowwise import BLOCK, block_sum
 from numba import cuda, float64, uint64
+from numba.cuda import libdevice
 
 from fastact import _cuda_math as _m
 
@@ -63,12 +65,29 @@ def prelu_bwd_weight(g, x, gw, C, inner):
             gw[c] = acc
 
 
+if cuda_rowwise.SIM:
+
+    @cuda.jit(device=True)
+    def _mul_add(a, b, c):
+        # a * b + c (float64), rounded twice
+        return a * b + c
+
+else:
+
+    @cuda.jit(device=True)
+    def _mul_add(a, b, c):
+        # a * b + c (float64), rounded twice: NVVM would contract a plain a * b + c into
+        # one fma (its default -fma=1), which rounds once and can differ from the CPU
+        # backends' slopes in the last bit; the _rn intrinsics are never contracted
+        return libdevice.dadd_rn(libdevice.dmul_rn(a, b), c)
+
+
 @cuda.jit
 def rrelu_train(x, out, slopes, lower, upper, seed):
     # slope = 1 for x >= 0, lower + (upper - lower) u_i otherwise; y = slope x
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         v = x[i]
-        s = 1.0 if v >= 0 else lower + (upper - lower) * uniform(seed, i)
+        s = 1.0 if v >= 0 else _mul_add(upper - lower, uniform(seed, i), lower)
         slopes[i] = s
         out[i] = v * slopes[i]
 

@@ -312,14 +312,23 @@ def _rows(A: _Arr, axis: int | tuple[int, ...]) -> tuple[Any, Any, tuple]:
     return d.reshape(M, C), (axes[0] if k == 1 else axes), moved
 
 
+def _wait(stream: Any) -> None:
+    """Block the host until the work queued on ``stream`` is done. Kernels run on the
+    caller's stream; Numba's host copies run on the legacy default stream, which does
+    not wait for PyTorch's or CuPy's (non-blocking) side streams."""
+    if not isinstance(stream, int):
+        stream.synchronize()
+
+
 def _unrows(A: _Arr, r2: Any, ax: Any, moved: tuple) -> tuple[Any, Any]:
     nd = len(A.shape)
     axes = (ax,) if isinstance(ax, int) else tuple(ax)
     k = len(axes)
     if nd == 0 or axes == tuple(range(nd - k, nd)):
         res, rd = A.empty(A.shape)
-        rd.reshape(r2.shape).copy_to_device(r2)
+        rd.reshape(r2.shape).copy_to_device(r2, stream=A.stream)
         return res, rd
+    _wait(A.stream)
     host = np.moveaxis(r2.copy_to_host().reshape(moved), range(nd - k, nd), axes)
     res, rd = A.empty(A.shape)
     rd.copy_to_device(np.ascontiguousarray(host))
@@ -489,6 +498,7 @@ def cross_entropy(logits, target, axis, weight, ignore_index, label_smoothing, r
             x2, td, wd, weight is not None, int(ignore_index), eps, wsum, reduction == "mean",
             wtot, loss, grad, bool(return_grad), bad,
         )  # fmt: skip
+    _wait(st)
     if bad.copy_to_host()[0]:  # one 8-byte read: raise on the host, never read out of bounds
         th = td.copy_to_host()
         v = th[(th != ignore_index) & ((th < 0) | (th >= C))][0]
@@ -530,6 +540,7 @@ def _host(a: Any) -> np.ndarray:
 
 
 def _scalar_loss(X: _Arr, total: Any, denom: float) -> Any:
+    _wait(X.stream)
     host_tot = total.copy_to_host()[0]
     with np.errstate(all="ignore"):
         val = np.float64(host_tot) / denom
@@ -540,7 +551,7 @@ def _loss_array(X: _Arr, loss_dev: Any, shape: tuple, out: Any) -> Any:
     lres, ld = X.empty(shape, "float64")
     n = int(np.prod(shape))
     if n:
-        ld.reshape(n).copy_to_device(loss_dev[:n])
+        ld.reshape(n).copy_to_device(loss_dev[:n], stream=X.stream)
     return X.like(cdtype="float64").give_back(lres, ld, out)
 
 
