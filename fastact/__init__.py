@@ -53,7 +53,7 @@ __all__ = [
 
 # Every array function also takes Dask arrays, xarray DataArrays and pandas objects
 # (fastact/_adapt.py: one type check on the NumPy path).
-from fastact import _adapt  # noqa: E402
+from fastact import _adapt
 
 for _name in _adapt.array_functions(__all__):
     globals()[_name] = _adapt.adapt(globals()[_name])

@@ -146,8 +146,8 @@ def _signature(func: Callable[..., Any]) -> inspect.Signature:
 
 def _family(x: Any) -> str | None:
     """Which integration handles ``x``: 'xarray', 'pandas', 'dask' or None."""
-    mod = type(x).__module__
-    if mod.startswith("xarray."):
+    mod = type(x).__module__.partition(".")[0]
+    if mod == "xarray":
         import xarray
 
         if isinstance(x, xarray.DataArray):
@@ -156,13 +156,13 @@ def _family(x: Any) -> str | None:
             f"fastact takes xarray.DataArray, not {type(x).__name__}; "
             "apply it per variable (e.g. ds.map(fastact.gelu))"
         )
-    if mod.startswith("pandas."):
+    if mod == "pandas":
         import pandas
 
         if isinstance(x, pandas.Series | pandas.DataFrame):
             return "pandas"
         return None
-    if mod.startswith("dask."):
+    if mod == "dask":
         import dask.array
 
         if isinstance(x, dask.array.Array):
@@ -242,7 +242,9 @@ def adapt(func: Callable[..., Any]) -> Callable[..., Any]:
         raise ValueError(f"adapt: no argument layout for {name!r} in fastact._adapt")
     params = list(_signature(func).parameters.values())
     ns: dict[str, Any] = {"_nd": np.ndarray, "_f": func, "_slow": dispatch, "_kind": kind}
-    decl, pos, kws = [], [], []
+    decl: list[str] = []
+    pos: list[str] = []
+    kws: list[str] = []
     star = False
     for p in params:
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):

@@ -137,7 +137,9 @@ def _stats_chunk(
     m = np.max(xc, axis=ax, keepdims=True)
     ms = np.where(np.isfinite(m), m, 0)
     with np.errstate(over="ignore", invalid="ignore"):
-        s = np.sum(np.exp(xc - ms), axis=ax, keepdims=True, dtype=np.float64)
+        e = np.subtract(xc, ms)
+        np.exp(e, out=e)
+    s = np.sum(e, axis=ax, keepdims=True, dtype=np.float64)
     return {"m": m.astype(np.float64), "s": s}
 
 
@@ -206,7 +208,7 @@ def _softmax_apply(
     m = np.take(st, [0], axis=ax)
     ls = np.take(st, [1], axis=ax).astype(cdt)
     with np.errstate(invalid="ignore", over="ignore"):
-        d = xb.astype(cdt) - m.astype(cdt)
+        d = np.subtract(xb, m.astype(cdt), dtype=cdt)
         d -= ls
         y = d if log else np.exp(d, out=d)
     if zero:
@@ -275,8 +277,8 @@ def _logsumexp(c: Call) -> Any:
 
 def _dot_chunk(g: np.ndarray, y: np.ndarray, ax: int, log: bool) -> np.ndarray:
     if log:
-        return np.sum(g, axis=ax, keepdims=True, dtype=np.float64)
-    return np.sum(g.astype(np.float64) * y, axis=ax, keepdims=True)
+        return np.asarray(np.sum(g, axis=ax, keepdims=True, dtype=np.float64))
+    return np.asarray(np.sum(g.astype(np.float64) * y, axis=ax, keepdims=True))
 
 
 def _softmax_bwd_apply(
@@ -517,8 +519,8 @@ def _safe_div(a: np.ndarray, b: np.ndarray, rdtype: Any) -> np.ndarray:
 
 
 def _inv_or_zero(d: np.ndarray) -> np.ndarray:
-    d = np.float64(d)
-    return np.asarray(1.0 / d if d != 0 else 0.0)
+    v = float(d)
+    return np.asarray(1.0 / v if v != 0 else 0.0)
 
 
 def _reduce(rows: Any, red: str, denom: Any, dtype: Any) -> Any:

@@ -184,8 +184,9 @@ class _DLPackOnly:
 
 
 class _FakeGPU:
-    __cuda_array_interface__ = {"shape": (3,), "typestr": "<f4", "data": (0, False),
-                                "version": 3}  # fmt: skip
+    @property
+    def __cuda_array_interface__(self):
+        return {"shape": (3,), "typestr": "<f4", "data": (0, False), "version": 3}
 
 
 def test_other_array_likes():
