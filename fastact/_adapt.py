@@ -184,8 +184,26 @@ def _from_dlpack(x: Any, name: str) -> Any:
     return np.from_dlpack(x)
 
 
+_FAMILIES = frozenset(("xarray", "pandas", "dask"))
+
+
+def _foreign(v: Any) -> bool:
+    """Whether ``v`` needs more than the NumPy path (an integration or DLPack import)."""
+    t = type(v)
+    if t.__module__.partition(".")[0] in _FAMILIES:
+        return True
+    return (
+        hasattr(v, "__dlpack__")
+        and not isinstance(v, np.ndarray)
+        and not hasattr(v, "__array__")
+        and not hasattr(v, "__cuda_array_interface__")
+    )
+
+
 def dispatch(func: Callable[..., Any], kind: str, args: tuple, kw: dict[str, Any]) -> Any:
     """The slow path: route a call whose arrays are not all NumPy arrays."""
+    if not any(map(_foreign, args)) and not any(map(_foreign, kw.values())):
+        return func(*args, **kw)  # lists, scalars, ndarray subclasses, GPU arrays
     try:
         bound = _signature(func).bind(*args, **kw)
     except TypeError as e:
