@@ -22,8 +22,10 @@ module-level, so they pickle by reference for ``dask.distributed``.
   in one block, the loss as an extra class column); "sum" and "mean" are tree sums,
   "mean" dividing by the sum of the targets' weights (a tree sum over the target
   blocks) and scaling the gradient by its inverse. A class axis split into several
-  chunks is rechunked to one chunk, the other axes re-chunked to keep blocks near
-  Dask's configured chunk size.
+  chunks is not rechunked: the row statistics above give ``lse``, per-chunk partial
+  sums (the target's logit, the weighted sums for smoothing and probability targets)
+  are tree-summed, and the loss and gradient follow from them (see ``_ce_split``);
+  NumPy code there, not the fused kernel.
 * maxout: the axis is rechunked so that every chunk holds whole groups.
 
 ``out=`` and ``grad_out=`` are refused (Dask arrays are immutable). Errors that
@@ -211,10 +213,10 @@ def _softmax_apply(
         d = np.subtract(xb, m.astype(cdt), dtype=cdt)
         d -= ls
         y = d if log else np.exp(d, out=d)
-    if zero:
+    if zero and np.isneginf(m).any():
         y = np.where(np.isneginf(m), -np.inf if log else 0.0, y).astype(cdt, copy=False)
-    # a row holding +inf is NaN throughout, as the row-wise kernels give
-    y = np.where(np.isposinf(m), np.nan, y).astype(cdt, copy=False)
+    if np.isposinf(m).any():  # a row holding +inf is NaN throughout, as the kernels give
+        y = np.where(np.isposinf(m), np.nan, y).astype(cdt, copy=False)
     return y.astype(xb.dtype, copy=False)
 
 
@@ -523,6 +525,12 @@ def _inv_or_zero(d: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / v if v != 0 else 0.0)
 
 
+def _grad_scale(denom: Any) -> Any:
+    """Lazy 0-d ``1 / denom`` (0 where ``denom`` is 0: every target ignored)."""
+    d = da.asarray(denom, dtype=np.float64)
+    return da.blockwise(_inv_or_zero, (), d, (), dtype=np.float64, meta=_meta(0, np.float64))
+
+
 def _reduce(rows: Any, red: str, denom: Any, dtype: Any) -> Any:
     """``rows`` (per-row or per-element losses) reduced; ``denom`` a number or 0-d array."""
     if red == "none":
@@ -588,8 +596,6 @@ def _cross_entropy(c: Call) -> Any:
         if wd.shape != (C,):
             raise ValueError(f"weight has shape {wd.shape}; it needs one entry per class, ({C},)")
         wargs = [da.asarray(wd).rechunk(-1)]
-    if x.numblocks[ax] > 1:  # the class axis in one chunk, the rows re-chunked to match
-        x = x.rechunk({k: (-1 if k == ax else "auto") for k in range(x.ndim)})
     t = a["target"]
     t = t if isinstance(t, da.Array) else np.asarray(t)
     rshape = x.shape[:ax] + x.shape[ax + 1 :]
@@ -627,6 +633,9 @@ def _cross_entropy(c: Call) -> Any:
         raise TypeError(
             f"target has dtype {t.dtype}; use integer class indices or floating probabilities"
         )
+    if x.numblocks[ax] > 1:
+        w1 = wargs[0] if wargs else None
+        return _ce_split(x, td, t.dtype.kind != "f", ax, w1, ii, eps, red, grad, denom)
     wflat = [v for p in wpairs for v in p]
     kw = dict(op=c.func, ax=ax, ii=ii, eps=eps, be=be, concatenate=True)
     if not grad:
@@ -644,15 +653,145 @@ def _cross_entropy(c: Call) -> Any:
     )
     meta = _meta(x.ndim, x.dtype)
     if red == "mean":
-        scale = da.blockwise(
-            _inv_or_zero, (), da.asarray(denom, dtype=np.float64), (), dtype=np.float64,
-            meta=_meta(0, np.float64),
-        )  # fmt: skip
+        scale = _grad_scale(denom)
         g = da.map_blocks(_unpack_grad, packed, scale, ax=ax, C=C, chunks=x.chunks,
                           dtype=x.dtype, meta=meta)  # fmt: skip
     else:
         g = packed.map_blocks(_unpack_grad, ax=ax, C=C, chunks=x.chunks, dtype=x.dtype, meta=meta)
     return _reduce(rows, red, denom, x.dtype), g
+
+
+# cross-entropy with the class axis split into several chunks ------------------
+#
+# Per row, with lse from the tree-reduced row statistics and per-chunk partial
+# sums (tree-summed over the class chunks):
+#   index targets:  P = (x_t, sum_j w_j x_j)
+#     loss = (1 - e) w_t (lse - x_t) + (e / C) (W lse - sum_j w_j x_j)
+#     grad_j = p_j ((1 - e) w_t + (e / C) W) - (1 - e) w_t [j = t] - (e / C) w_j
+#   probability targets (q' = (1 - e) q + e / C):  P = (sum_j w_j q'_j, sum_j w_j q'_j x_j)
+#     loss = lse P0 - P1,   grad_j = p_j P0 - w_j q'_j
+# with p_j = exp(x_j - m - log s). Ignored rows give 0 loss and 0 gradient.
+
+
+def _w_slice(w: tuple[np.ndarray, ...], off: int, n: int) -> np.ndarray:
+    return np.asarray(w[0], np.float64)[off : off + n] if w else np.ones(n)
+
+
+def _qprime(qm: np.ndarray, eps: float, C: int) -> np.ndarray:
+    return (1.0 - eps) * qm.astype(np.float64) + eps / C
+
+
+def _ce_part(xb: np.ndarray, tb: np.ndarray, off: np.ndarray, *w: np.ndarray, ax: int,
+             index: bool, ii: int, eps: float, C: int) -> np.ndarray:  # fmt: skip
+    xm = np.moveaxis(xb, ax, -1)
+    cb = xm.shape[-1]
+    o = int(np.asarray(off).reshape(-1)[0])
+    ws = _w_slice(w, o, cb)
+    if index:
+        tl = tb.astype(np.int64) - o
+        inb = (tl >= 0) & (tl < cb) & (tb != ii)
+        xt = np.take_along_axis(xm, np.clip(tl, 0, cb - 1)[..., None], -1)[..., 0]
+        p0 = np.where(inb, xt.astype(np.float64), 0.0)
+        p1 = (xm.astype(np.float64) * ws).sum(-1) if eps else np.zeros(xm.shape[:-1])
+    else:
+        wq = ws * _qprime(np.moveaxis(tb, ax, -1), eps, C)
+        p0 = wq.sum(-1)
+        p1 = (wq * xm).sum(-1)
+    return np.expand_dims(np.stack([p0, p1], -1), ax)
+
+
+def _w_row(t: np.ndarray, w: tuple[np.ndarray, ...], ii: int, C: int) -> tuple[Any, Any]:
+    """(valid, w_t) per row of index targets; IndexError for one out of range."""
+    t = t.astype(np.int64, copy=False)
+    valid = t != ii
+    bad = valid & ((t < 0) | (t >= C))
+    if bad.any():
+        v = t[bad].reshape(-1)[0]
+        raise IndexError(f"target {v} is out of bounds for {C} classes (ignore_index={ii})")
+    wt = np.asarray(w[0], np.float64)[np.where(valid, t, 0)] if w else np.ones(t.shape)
+    return valid, np.where(valid, wt, 0.0)
+
+
+def _ce_rows(st: np.ndarray, P: np.ndarray, tb: np.ndarray, *w: np.ndarray, ax: int,
+             index: bool, ii: int, eps: float, C: int, rdtype: Any) -> np.ndarray:  # fmt: skip
+    st = np.moveaxis(st, ax, -1)
+    m, ls = st[..., 0], st[..., 1]
+    with np.errstate(invalid="ignore"):
+        lse = np.where(np.isposinf(m), np.inf, m + ls)
+        if not index:
+            return (lse * P[..., 0] - P[..., 1]).astype(rdtype)
+        valid, wt = _w_row(tb, w, ii, C)
+        W = float(np.sum(w[0], dtype=np.float64)) if w else float(C)
+        loss = (1 - eps) * wt * (lse - P[..., 0]) + (eps / C) * (W * lse - P[..., 1])
+    return np.where(valid, loss, 0.0).astype(rdtype)
+
+
+def _ce_grad(xb: np.ndarray, st: np.ndarray, P: np.ndarray, tb: np.ndarray, off: np.ndarray,
+             scale: np.ndarray, *w: np.ndarray, ax: int, index: bool, ii: int, eps: float,
+             C: int) -> np.ndarray:  # fmt: skip
+    cdt = _cdt(xb.dtype)
+    xm = np.moveaxis(xb, ax, -1)
+    stm = np.moveaxis(st, ax, -1)
+    cb = xm.shape[-1]
+    o = int(np.asarray(off).reshape(-1)[0])
+    ws = _w_slice(w, o, cb)
+    sc = float(scale)
+    with np.errstate(invalid="ignore", over="ignore"):
+        p = np.subtract(xm, stm[..., :1].astype(cdt), dtype=cdt)
+        p -= stm[..., 1:].astype(cdt)
+        np.exp(p, out=p)
+        if index:
+            valid, wt = _w_row(tb, w, ii, C)
+            W = float(np.sum(w[0], dtype=np.float64)) if w else float(C)
+            a = ((1 - eps) * wt + valid * (eps / C) * W) * sc
+            g = p * a[..., None].astype(cdt)
+            g -= (valid[..., None] * (eps / C * sc) * ws).astype(cdt)
+            tl = tb.astype(np.int64) - o
+            hit = valid & (tl >= 0) & (tl < cb)
+            idx = np.nonzero(hit)
+            g[(*idx, tl[idx])] -= ((1 - eps) * wt[idx] * sc).astype(cdt)
+        else:
+            g = p * (P[..., :1] * sc).astype(cdt)
+            g -= (ws * _qprime(np.moveaxis(tb, ax, -1), eps, C) * sc).astype(cdt)
+    return np.moveaxis(g, -1, ax).astype(xb.dtype, copy=False)
+
+
+def _ce_split(x: Any, td: Any, index: bool, ax: int, w: Any, ii: int, eps: float, red: str,
+              grad: bool, denom: Any) -> Any:  # fmt: skip
+    """Cross-entropy over a class axis in several chunks (see the formulas above)."""
+    C = x.shape[ax]
+    ind = _indices(x.ndim)
+    rind = ind[:ax] + ind[ax + 1 :]
+    tind = rind if index else ind
+    if not index:
+        td = _rechunk_like(td, x)
+    starts = np.cumsum((0,) + x.chunks[ax][:-1])
+    off = da.from_array(starts, chunks=1)
+    wargs = [w, ("c",)] if w is not None else []
+    common = dict(ax=ax, index=index, ii=ii, eps=eps, C=C, concatenate=True)
+    part = da.blockwise(
+        _ce_part, ind + ("q",), x, ind, td, tind, off, (ind[ax],), *wargs,
+        new_axes={"q": 2}, adjust_chunks={ind[ax]: lambda n: 1}, dtype=np.float64,
+        align_arrays=False,
+        meta=_meta(x.ndim + 1, np.float64), **common,
+    )  # fmt: skip
+    P = part.sum(axis=ax)  # rows + (2,)
+    st = row_stats(x, ax)
+    sind = tuple("s" if k == ax else i for k, i in enumerate(ind))
+    rows = da.blockwise(
+        _ce_rows, rind, st, sind, P, rind + ("q",), td, tind, *wargs, rdtype=x.dtype,
+        dtype=x.dtype, meta=_meta(len(rind), x.dtype), **common,
+    )  # fmt: skip
+    loss = _reduce(rows, red, denom, x.dtype)
+    if not grad:
+        return loss
+    scale = _grad_scale(denom) if red == "mean" else da.asarray(np.float64(1.0))
+    g = da.blockwise(
+        _ce_grad, ind, x, ind, st, sind, P, rind + ("q",), td, tind, off, (ind[ax],),
+        scale, (), *wargs, dtype=x.dtype, meta=_meta(x.ndim, x.dtype), align_arrays=False,
+        **common,
+    )  # fmt: skip
+    return loss, g
 
 
 def _pointwise_loss_block(xb: np.ndarray, tb: np.ndarray, *ws: np.ndarray, op: Any,

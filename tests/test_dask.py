@@ -240,10 +240,11 @@ def test_cross_entropy_index_targets(reduction, weighted, chunks):
     t[::5] = -100
     w = RNG.uniform(0.5, 2, C).astype(np.float32) if weighted else None
     dx = da.from_array(x, chunks=chunks)
-    dt = da.from_array(t, chunks=6)
+    dt = da.from_array(t, chunks=chunks[0])
     kw = dict(weight=w, label_smoothing=0.1, reduction=reduction)
     loss, g = fastact.cross_entropy(dx, dt, return_grad=True, **kw)
-    assert isinstance(loss, da.Array) and g.shape == x.shape
+    assert isinstance(loss, da.Array) and g.shape == x.shape and g.chunks == dx.chunks
+    assert not any("rechunk" in str(k) for k in dict(g.dask))  # split class axis: no rechunk
     nl, ng = fastact.cross_entropy(x, t, return_grad=True, **kw)
     rl, rg = ref_ce(x, t, w, eps=0.1, reduction=reduction)
     loss, g = dask.compute(loss, g)
@@ -258,7 +259,7 @@ def test_cross_entropy_index_targets(reduction, weighted, chunks):
 def test_cross_entropy_all_ignored_and_class_axis_1():
     x = RNG.standard_normal((6, 5, 7)).astype(np.float64)  # (N, C, d) as PyTorch
     t = RNG.integers(0, 5, (6, 7))
-    dx, dt = da.from_array(x, chunks=(2, 5, 3)), da.from_array(t, chunks=(3, 7))
+    dx, dt = da.from_array(x, chunks=(2, 2, 3)), da.from_array(t, chunks=(3, 7))
     loss, g = fastact.cross_entropy(dx, dt, axis=1, return_grad=True)
     nl, ng = fastact.cross_entropy(x, t, axis=1, return_grad=True)
     _close(loss.compute(), nl, np.float64)
@@ -271,17 +272,24 @@ def test_cross_entropy_all_ignored_and_class_axis_1():
     assert (g.compute() == 0).all()
 
 
-def test_cross_entropy_probability_targets_and_bad_target():
+@pytest.mark.parametrize("chunks", [(6, 9), (6, 4)])  # class axis whole / split
+def test_cross_entropy_probability_targets_and_bad_target(chunks):
     x = RNG.standard_normal((20, 9)).astype(np.float32)
     q = ref_softmax(RNG.standard_normal((20, 9)), 1).astype(np.float32)
-    dx, dq = da.from_array(x, chunks=(6, 9)), da.from_array(q, chunks=(4, 9))
+    w = RNG.uniform(0.5, 2, 9).astype(np.float32)
+    dx, dq = da.from_array(x, chunks=chunks), da.from_array(q, chunks=(4, 9))
     for red in ("mean", "sum", "none"):
-        loss, g = fastact.cross_entropy(dx, dq, reduction=red, return_grad=True)
-        nl, ng = fastact.cross_entropy(x, q, reduction=red, return_grad=True)
-        _close(loss.compute(), nl, np.float32, 5)
-        _close(g.compute(), ng, np.float32)
+        for kw in ({}, {"weight": w, "label_smoothing": 0.2}):
+            loss, g = fastact.cross_entropy(dx, dq, reduction=red, return_grad=True, **kw)
+            nl, ng = fastact.cross_entropy(x, q, reduction=red, return_grad=True, **kw)
+            _close(loss.compute(), nl, np.float32, 5)
+            _close(g.compute(), ng, np.float32)
     p = ref_softmax(x, 1)
     _close(fastact.cross_entropy(dx, dq).compute(), -(q * np.log(p)).sum(1).mean(), np.float32)
+    qs = 0.8 * q.astype(np.float64) + 0.2 / 9
+    want = -(w * qs * np.log(p)).sum(1).mean()
+    _close(fastact.cross_entropy(dx, dq, weight=w, label_smoothing=0.2).compute(), want,
+           np.float32, 5)  # fmt: skip
     bad = da.from_array(np.array([0] * 19 + [9]), chunks=5)
     lazy = fastact.cross_entropy(dx, bad)  # raises when computed, in the block holding it
     with pytest.raises(IndexError, match="9"):
