@@ -2,10 +2,12 @@
 
 ``adapt(func)`` returns ``func`` behind a one-line type check: a NumPy array as
 the first argument (and as the second, for functions of two arrays) goes
-straight to ``func``, so the NumPy path pays one ``type(...) is`` test (measured
-with ``python bench/tools/overhead.py``). Anything else takes the slow path
-here, which binds the arguments by name (:data:`ARRAYS` lists which arguments of
-which function are arrays) and hands them to the integration for their type:
+straight to ``func``, so the NumPy path pays one ``type(...) is`` test and one
+Python call, ~0.07-0.2 us (``python bench/tools/overhead.py`` measures it). Any
+other call whose arguments hold nothing foreign (lists, scalars, ndarray
+subclasses, GPU arrays) also goes straight to ``func``. Otherwise the arguments
+are bound by name (:data:`KINDS` / :data:`SPECIAL` say which arguments of which
+function are arrays) and handed to the integration for their type:
 
 * **Dask arrays** (``dask.array.Array``): a lazy Dask array back, computed block
   by block with the same kernels; nothing is computed on call (see
