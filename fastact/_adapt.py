@@ -3,7 +3,8 @@
 ``adapt(func)`` returns ``func`` behind a one-line type check: a NumPy array as
 the first argument (and as the second, for functions of two arrays) goes
 straight to ``func``, so the NumPy path pays one ``type(...) is`` test and one
-Python call, ~0.07-0.2 us (``python bench/tools/overhead.py`` measures it). Any
+Python call: 0.07 us measured interleaved on a no-op function (0.12-0.46 us with
+the 2-core machine at load 10; ``python bench/tools/overhead.py``). Any
 other call whose arguments hold nothing foreign (lists, scalars, ndarray
 subclasses, GPU arrays) also goes straight to ``func``. Otherwise the arguments
 are bound by name (:data:`KINDS` / :data:`SPECIAL` say which arguments of which
