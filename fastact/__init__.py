@@ -31,3 +31,11 @@ __all__ = [
     "set_num_threads",
     "show_config",
 ]
+
+# Every array function also takes Dask arrays, xarray DataArrays and pandas objects
+# (fastact/_adapt.py: one type check on the NumPy path).
+from fastact import _adapt
+
+for _name in _adapt.array_functions(__all__):
+    globals()[_name] = _adapt.adapt(globals()[_name])
+del _name
