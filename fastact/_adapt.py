@@ -71,6 +71,8 @@ KINDS: dict[str, tuple[str, ...]] = {
 SPECIAL: dict[str, str] = {
     "softmax": "softmax",
     "log_softmax": "softmax",
+    "softmin": "softmax",
+    "softmin_backward": "softmax_backward",
     "logsumexp": "logsumexp",
     "softmax_backward": "softmax_backward",
     "log_softmax_backward": "softmax_backward",

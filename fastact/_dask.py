@@ -244,6 +244,8 @@ def _softmax(c: Call) -> Any:
     meta = _meta(x.ndim, x.dtype)
     if x.numblocks[ax] == 1:
         return x.map_blocks(c.func, axis=ax, all_masked=am, backend=be, dtype=x.dtype, meta=meta)
+    if c.name == "softmin":  # softmax(-x)
+        x = -x
     st = row_stats(x, ax)
     ind = _indices(x.ndim)
     sind = tuple("s" if k == ax else i for k, i in enumerate(ind))
@@ -257,6 +259,11 @@ def _softmax(c: Call) -> Any:
 def _logsumexp(c: Call) -> Any:
     x = _as_dask(c.args["x"], "x")
     _check_float(x, "x")
+    if c.args.get("b") is not None or c.args.get("return_sign"):
+        raise TypeError(
+            "logsumexp(b=, return_sign=) is not supported for Dask arrays; compute the "
+            "weighted sum on NumPy arrays (or pass b=None)"
+        )
     ax = normalize_axis(c.args["axis"], x.ndim)
     keep = bool(c.args["keepdims"])
     be = c.args["backend"]
@@ -306,6 +313,8 @@ def _softmax_backward(c: Call) -> Any:
     log = c.name == "log_softmax_backward"
     if y.numblocks[ax] == 1:
         return da.map_blocks(c.func, g, y, axis=ax, backend=c.args["backend"], dtype=dt, meta=meta)
+    if c.name == "softmin_backward":  # -J(y) g = J(y) (-g)
+        g = -g
     chunks = tuple(((1,) * len(ch)) if k == ax else ch for k, ch in enumerate(y.chunks))
     part = da.map_blocks(
         _dot_chunk, g, y, ax=ax, log=log, chunks=chunks, dtype=np.float64,
