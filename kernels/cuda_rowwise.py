@@ -180,6 +180,33 @@ def _row_max_sum(x, row, smem, lse_mode, stage):
     return sh, block_sum(s, smem)
 
 
+@cuda.jit(device=True)
+def _log_row(x, row, smem, sh, s, stage):
+    """log(s) for s = sum_j exp(x_j - sh), as log1p(c - 1 + t) when 1 <= s < 2 (c terms
+    equal to 1, t the others): the tiny t that 1 + t rounds away survives
+    (logsumexp([0, -40]) = 4.25e-18 in float64). A second pass over the row, taken by the
+    whole block only for such rows (s is block-uniform)."""
+    if not s < 2.0 or not abs(sh) < math.inf:
+        return _log(s)
+    tid = cuda.threadIdx.x
+    C = x.shape[1]
+    t = 0.0
+    c = 0.0
+    for j in range(tid, C, BLOCK):
+        xv = x[row, j]
+        v = stage[j] if stage is not None else float64(xv)
+        e = float64(_m.exp(_m.like(v - sh, xv)))
+        if e == 1.0:
+            c += 1.0
+        else:
+            t += e
+    t = block_sum(t, smem)
+    c = block_sum(c, smem)
+    if c < 1.0:
+        return _log(s)
+    return math.log1p((c - 1.0) + t)
+
+
 @cuda.jit
 def softmax_rows(x, out, mode, zero_masked):
     # mode 0: softmax, 1: log_softmax
@@ -190,7 +217,7 @@ def softmax_rows(x, out, mode, zero_masked):
         sh, s = _row_max_sum(x, row, smem, False, None)
         masked = s == 0.0 and zero_masked
         inv = 1.0 / s if s != 0.0 else math.nan
-        ls = _log(s)
+        ls = _log_row(x, row, smem, sh, s, None) if mode == 1 else _log(s)
         for j in range(tid, C, BLOCK):
             xv = x[row, j]
             out[row, j] = _finish(float64(xv) - sh, inv, ls, mode, masked, xv)
@@ -201,8 +228,9 @@ def logsumexp_rows(x, out):
     smem = cuda.shared.array(BLOCK, float64)
     for row in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
         sh, s = _row_max_sum(x, row, smem, True, None)
+        ls = _log_row(x, row, smem, sh, s, None)
         if cuda.threadIdx.x == 0:
-            out[row] = sh + _log(s)
+            out[row] = sh + ls
 
 
 @cuda.jit
@@ -387,7 +415,7 @@ def _lane_sum(v, smem):
 
 @cuda.jit(device=True)
 def _warp_row_stats(x, row, active, lane, buf, smem, lse_mode):
-    """(shift, s) of a short row held by one warp; each lane caches its elements in buf.
+    """(shift, s, log s) of a short row held by one warp; each lane caches its elements in buf.
 
     Every thread of the block must call this (the simulator path synchronises)."""
     C = x.shape[1]
@@ -401,11 +429,23 @@ def _warp_row_stats(x, row, active, lane, buf, smem, lse_mode):
                 m = v
     sh = _shift(_lane_max(m, smem), lse_mode)
     s = 0.0
+    t = 0.0  # the terms other than exp(0) = 1 (log1p form of log(s), see _log_row)
+    c = 0.0
     if active:
         xs = x[row, 0]
         for k in range(nk):
-            s += float64(_m.exp(_m.like(buf[k] - sh, xs)))
-    return sh, _lane_sum(s, smem)
+            e = float64(_m.exp(_m.like(buf[k] - sh, xs)))
+            s += e
+            if e == 1.0:
+                c += 1.0
+            else:
+                t += e
+    s = _lane_sum(s, smem)
+    t = _lane_sum(t, smem)
+    c = _lane_sum(c, smem)
+    if s < 2.0 and c >= 1.0 and abs(sh) < math.inf:
+        return sh, s, math.log1p((c - 1.0) + t)
+    return sh, s, _log(s)
 
 
 @cuda.jit
@@ -424,13 +464,12 @@ def softmax_rows_warp(x, out, mode, zero_masked):
     for base in range(cuda.blockIdx.x * ROWS_PER_BLOCK, M, cuda.gridDim.x * ROWS_PER_BLOCK):
         row = base + tid // LANES
         active = row < M
-        sh, s = _warp_row_stats(x, row, active, lane, buf, smem, False)
+        sh, s, ls = _warp_row_stats(x, row, active, lane, buf, smem, False)
         if not active:
             continue
         xs = x[row, 0]
         masked = s == 0.0 and zero_masked
         inv = 1.0 / s if s != 0.0 else math.nan
-        ls = _log(s)
         for k in range((C - lane + LANES - 1) // LANES):
             out[row, lane + k * LANES] = _finish(buf[k] - sh, inv, ls, mode, masked, xs)
 
@@ -446,9 +485,9 @@ def logsumexp_rows_warp(x, out):
     for base in range(cuda.blockIdx.x * ROWS_PER_BLOCK, M, cuda.gridDim.x * ROWS_PER_BLOCK):
         row = base + tid // LANES
         active = row < M
-        sh, s = _warp_row_stats(x, row, active, lane, buf, smem, True)
+        sh, _s, ls = _warp_row_stats(x, row, active, lane, buf, smem, True)
         if active and lane == 0:
-            out[row] = sh + _log(s)
+            out[row] = sh + ls
 
 
 @cuda.jit
@@ -467,7 +506,7 @@ def softmax_rows_smem(x, out, mode, zero_masked):
         xs = x[row, 0]
         masked = s == 0.0 and zero_masked
         inv = 1.0 / s if s != 0.0 else math.nan
-        ls = _log(s)
+        ls = _log_row(x, row, smem, sh, s, row_buf) if mode == 1 else _log(s)
         # each thread reads back the elements it staged: no barrier needed before
         for j in range(tid, C, BLOCK):
             out[row, j] = _finish(row_buf[j] - sh, inv, ls, mode, masked, xs)
