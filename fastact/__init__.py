@@ -10,7 +10,12 @@ from fastact._api import *  # noqa: F403
 from fastact._api import __all__ as _api_all
 from fastact._backends import BackendUnavailable, available_backends
 from fastact._threads import get_num_threads, set_num_threads
-from fastact.losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from fastact.losses import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    cross_entropy_backward,
+    mse_loss,
+)
 from fastact.rowwise import (
     log_softmax,
     log_softmax_backward,
@@ -35,6 +40,7 @@ __all__ = [
     "available_backends",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "cross_entropy_backward",
     "log_softmax",
     "log_softmax_backward",
     "logsumexp",
