@@ -71,9 +71,20 @@ def _host_opt(t: Tensor | None) -> np.ndarray | None:
     return None if t is None else host(t)
 
 
+_NP_DTYPE = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
+
+
 def _empty(shape: Any, like: Tensor) -> Tensor:
-    """A contiguous result buffer for ``like``: float32 for bfloat16 (NumPy has none)."""
+    """A contiguous result buffer for ``like``: float32 for bfloat16 (NumPy has none).
+
+    On the CPU the memory comes from NumPy (``torch.from_numpy``): the C allocator
+    hands a freed large block back to the next request, where torch's allocator
+    returns it to the OS and page-faults it in again on every call (measured: a
+    fresh 32 MiB torch buffer costs 2-3 times the kernel that fills it).
+    """
     dt = torch.float32 if like.dtype == torch.bfloat16 else like.dtype
+    if like.device.type == "cpu":
+        return torch.from_numpy(np.empty(tuple(shape), dtype=_NP_DTYPE[dt]))
     return torch.empty(tuple(shape), dtype=dt, device=like.device)
 
 
@@ -337,10 +348,13 @@ rrelu_backward.register_fake(lambda g, s: _new(s, s.shape))
 
 def _rrelu_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
     ctx.mark_non_differentiable(output[1])
+    ctx.set_materialize_grads(False)  # else autograd fills a zero gradient for the slopes
     ctx.save_for_backward(output[1])
 
 
-def _rrelu_grad(ctx: Any, grad_y: Tensor, grad_slopes: Tensor | None) -> tuple[Any, ...]:
+def _rrelu_grad(ctx: Any, grad_y: Tensor | None, grad_slopes: Tensor | None) -> tuple[Any, ...]:
+    if grad_y is None:  # y was not used (grads are not materialized)
+        return (None,) * 4
     (slopes,) = ctx.saved_tensors
     return rrelu_backward(grad_y, slopes), None, None, None
 
@@ -405,6 +419,28 @@ maxout.register_autograd(_maxout_grad, setup_context=_maxout_setup)
 # also writes the gradient of the reduced loss (of the sum of the per-element losses
 # for "none") in the same pass, and the backward only scales it by the upstream
 # gradient; otherwise ``grad`` is empty and the backward computes it.
+
+
+@torch.library.custom_op("fastact::scale", mutates_args=())
+def scale(grad: Tensor, scale: Tensor) -> Tensor:
+    """grad * scale (``scale`` broadcasts): the upstream gradient applied to a fused
+    loss gradient, in one NumPy pass into a NumPy-allocated result on the CPU."""
+    if _cuda(grad) or grad.dtype == torch.bfloat16:
+        return grad * scale.to(grad.dtype)
+    out = _empty(grad.shape, grad)
+    g = host(grad)
+    np.multiply(g, host(scale).astype(g.dtype, copy=False), out=out.numpy())
+    return out
+
+
+@scale.register_fake
+def _(grad: Tensor, scale: Tensor) -> Tensor:
+    return _new(grad, grad.shape)
+
+
+def _scaled(fused: Tensor, grad_loss: Tensor, reduction: str, axis: int) -> Tensor:
+    """The fused gradient times the upstream gradient (broadcast along the class axis)."""
+    return scale(fused, _row_scale(grad_loss, reduction, axis, 1))  # type: ignore[no-any-return]
 
 
 def _target_np(t: Tensor) -> np.ndarray:
@@ -500,6 +536,7 @@ def _(grad_loss, input, target, weight, ignore_index, reduction, label_smoothing
 def _loss_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
     """Save the tensor inputs, the fused gradient (when computed) and the rest."""
     ctx.mark_non_differentiable(output[1])
+    ctx.set_materialize_grads(False)  # else autograd fills a zero gradient for output[1]
     tensors = [a if isinstance(a, torch.Tensor) or a is None else None for a in inputs]
     ctx.n_tensors = len(tensors)
     ctx.save_for_backward(*tensors, output[1] if inputs[-1] else None)
@@ -513,7 +550,9 @@ def _row_scale(grad_loss: Tensor, reduction: str, ax: int, count: int) -> Tensor
     return grad_loss / count if reduction == "mean" else grad_loss
 
 
-def _ce_grad(ctx: Any, grad_loss: Tensor, _grad_grad: Tensor | None) -> tuple[Any, ...]:
+def _ce_grad(ctx: Any, grad_loss: Tensor | None, _grad_grad: Tensor | None) -> tuple[Any, ...]:
+    if grad_loss is None:  # the loss was not used (grads are not materialized)
+        return (None,) * 8
     saved = ctx.saved_tensors
     input, target, weight = saved[0], saved[1], saved[2]
     fused = saved[-1]
@@ -521,7 +560,7 @@ def _ce_grad(ctx: Any, grad_loss: Tensor, _grad_grad: Tensor | None) -> tuple[An
     gi = gt = None
     if ctx.needs_input_grad[0]:
         if fused is not None:
-            gi = fused * _row_scale(grad_loss, reduction, axis, 1)
+            gi = _scaled(fused, grad_loss, reduction, axis)
         else:
             gi = cross_entropy_backward(
                 grad_loss, input, target, weight, ignore_index, reduction, eps, axis
@@ -578,7 +617,9 @@ def _(input, target, weight, pos_weight, reduction, compute_grad):  # type: igno
     )
 
 
-def _bce_grad(ctx: Any, grad_loss: Tensor, _grad_grad: Tensor | None) -> tuple[Any, ...]:
+def _bce_grad(ctx: Any, grad_loss: Tensor | None, _grad_grad: Tensor | None) -> tuple[Any, ...]:
+    if grad_loss is None:  # the loss was not used (grads are not materialized)
+        return (None,) * 6
     saved = ctx.saved_tensors
     input, target, weight, pos_weight = saved[0], saved[1], saved[2], saved[3]
     fused = saved[-1]
@@ -597,7 +638,7 @@ def _bce_grad(ctx: Any, grad_loss: Tensor, _grad_grad: Tensor | None) -> tuple[A
             )
             gi = fused * scale
         else:
-            gi = fused * _row_scale(grad_loss, reduction, -1, 1)
+            gi = _scaled(fused, grad_loss, reduction, -1)
     if ctx.needs_input_grad[1]:
         # d l / d t = w (-x + (p - 1) log(1 + exp(-x)))
         x = input.detach()
@@ -642,7 +683,9 @@ def _(input, target, reduction, compute_grad):  # type: ignore[no-untyped-def]
     )
 
 
-def _mse_grad(ctx: Any, grad_loss: Tensor, _grad_grad: Tensor | None) -> tuple[Any, ...]:
+def _mse_grad(ctx: Any, grad_loss: Tensor | None, _grad_grad: Tensor | None) -> tuple[Any, ...]:
+    if grad_loss is None:  # the loss was not used (grads are not materialized)
+        return (None,) * 4
     saved = ctx.saved_tensors
     input, target, fused = saved[0], saved[1], saved[-1]
     reduction = ctx.args[2]
@@ -650,7 +693,7 @@ def _mse_grad(ctx: Any, grad_loss: Tensor, _grad_grad: Tensor | None) -> tuple[A
         _, fused = mse_loss(input, target, "sum" if reduction == "mean" else reduction, True)
         g = fused * _row_scale(grad_loss, reduction, -1, input.numel())
     else:
-        g = fused * _row_scale(grad_loss, reduction, -1, 1)
+        g = _scaled(fused, grad_loss, reduction, -1)
     gi = g if ctx.needs_input_grad[0] else None
     gt = _back(-g, target.dtype) if ctx.needs_input_grad[1] else None
     return gi, gt, None, None

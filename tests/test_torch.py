@@ -537,6 +537,11 @@ def test_compile_fullgraph_every_op():
     torch.testing.assert_close(gx3, gex3)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("FASTACT_SLOW") != "1",
+    reason="inductor's C++ build takes 25-70 s on a shared 2-core machine; FASTACT_SLOW=1 runs it",
+)
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit use inside inductor
 def test_compile_inductor_training_step():
     """A real inductor compile of a small model with fastact ops around a matmul."""
