@@ -173,6 +173,8 @@ def test_softmax_log_softmax_logsumexp(dim):
         torch.testing.assert_close(y, yr, rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(gx, gr, rtol=1e-12, atol=1e-14)
     assert ft.softmax(x.float(), dim, dtype=torch.float64).dtype == torch.float64
+    torch.testing.assert_close(ft.Softmax(dim)(x), F.softmax(x, dim))
+    torch.testing.assert_close(ft.LogSoftmax(dim)(x), F.log_softmax(x, dim))
 
 
 def test_rowwise_gradcheck_and_half():
@@ -494,6 +496,7 @@ def _op_cases():
         ),
         "bce": (ops.binary_cross_entropy_with_logits, (x, q, None, w4, "none", True)),
         "mse": (ops.mse_loss, (x, q, "mean", False)),
+        "scale": (ops.scale, (x.detach(), torch.tensor([[2.0], [1.0], [0.5]], dtype=x.dtype))),
     }
 
 
