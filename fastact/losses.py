@@ -23,11 +23,17 @@ from fastact._dispatch import (
     check_out,
     compute_dtype,
     host_out,
+    normalize_axis,
     resolve,
 )
 from fastact.rowwise import _finish_rows, _row_target, to_rows
 
-__all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse_loss"]
+__all__ = [
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "mse_loss",
+]
 
 def _total(loss: np.ndarray) -> float:
     """Sum of the float64 per-element losses: exactly rounded (``math.fsum``) for short
@@ -312,3 +318,62 @@ def mse_loss(
         return result
     assert buf is not None
     return result, _finish_flat(buf, go, grad_out, x)
+
+
+def cross_entropy_backward(
+    grad_loss: Any,
+    logits: Any,
+    target: Any,
+    *,
+    axis: int = -1,
+    weight: Any = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    out: Any = None,
+    backend: str | None = None,
+) -> Any:
+    """Gradient of :func:`cross_entropy` for an upstream gradient ``grad_loss``.
+
+    Returns ``d(sum(grad_loss * loss)) / d logits`` (``logits``' shape and dtype):
+
+    * ``reduction="none"``: ``grad_loss`` has the per-row loss shape (``logits``' shape
+      without ``axis``); row ``r`` of the result is ``grad_loss[r]`` times the gradient
+      of that row's loss (each row's loss depends on its own logits only).
+    * ``"mean"`` / ``"sum"``: ``grad_loss`` is a scalar; the result is ``grad_loss``
+      times the gradient of the reduced loss.
+
+    The gradient itself comes from ``cross_entropy(..., return_grad=True)`` (same
+    formulas, same fused pass); the other arguments have its meaning. ``out`` receives
+    the result (``logits``' shape and dtype) and may be ``logits`` itself.
+    """
+    red = _contract.reduction(reduction)
+    device = getattr(resolve(backend, logits), "DEVICE", False)
+    ax_shape: tuple[int, ...] | None = None
+    gshape = tuple(int(s) for s in np.shape(grad_loss))
+    if red == "none":
+        shape = tuple(int(s) for s in np.shape(logits))
+        if not shape:
+            raise ValueError("logits must have at least one dimension (the class axis)")
+        ax = normalize_axis(axis, len(shape))
+        rshape = shape[:ax] + shape[ax + 1 :]
+        if gshape != rshape:
+            raise ValueError(
+                f"grad_loss has shape {gshape}; with reduction='none' it needs the per-row "
+                f"loss shape {rshape}"
+            )
+        ax_shape = shape[:ax] + (1,) + shape[ax + 1 :]
+    elif math.prod(gshape) != 1:
+        raise ValueError(f"grad_loss must be a scalar with reduction={red!r}, got shape {gshape}")
+    _, g = cross_entropy(
+        logits, target, axis=axis, weight=weight, ignore_index=ignore_index,
+        label_smoothing=label_smoothing, reduction=red, return_grad=True, grad_out=out,
+        backend=backend,
+    )  # fmt: skip
+    if ax_shape is None:
+        g *= float(grad_loss.item() if hasattr(grad_loss, "item") else grad_loss)
+    elif device:
+        g *= grad_loss.reshape(ax_shape)
+    else:
+        g *= as_float_array(grad_loss, "grad_loss").reshape(ax_shape)
+    return g
