@@ -472,6 +472,32 @@ def _ce_errors() -> Iterator[ErrorInput]:
     yield ErrorInput(args=(np.zeros(()), np.array(0)), exc=ValueError, match="dimension")
 
 
+def _ce_backward_samples(rng: np.random.Generator, dtype: np.dtype) -> Iterator[Sample]:
+    x = values(rng, dtype, (6, 7), specials=False)
+    t = rng.integers(0, 7, 6)
+    t[1] = -100
+    for red in REDUCTIONS:
+        gl = (rng.normal(size=6) if red == "none" else np.array(1.7)).astype(dtype)
+        yield Sample(args=(gl, x, t), kwargs={"reduction": red})
+    x3 = values(rng, dtype, (3, 5, 4), specials=False)
+    q = R.softmax(values(rng, np.dtype(np.float64), (3, 5, 4), specials=False), 1)
+    gl3 = rng.normal(size=(3, 4)).astype(dtype)
+    yield Sample(args=(gl3, x3, q.astype(dtype)), kwargs={"axis": 1, "reduction": "none",
+                                                         "label_smoothing": 0.1})  # fmt: skip
+
+
+def _ce_backward_errors() -> Iterator[ErrorInput]:
+    x = np.zeros((2, 3))
+    t = np.array([0, 1])
+    yield ErrorInput(args=(np.ones(3), x, t), kwargs={"reduction": "none"}, exc=ValueError,
+                     match="grad_loss has shape")  # fmt: skip
+    yield ErrorInput(args=(np.ones(2), x, t), exc=ValueError, match="scalar")
+    yield ErrorInput(args=(np.ones(2), x, t), kwargs={"reduction": "all"}, exc=ValueError,
+                     match="reduction")  # fmt: skip
+    yield ErrorInput(args=(np.float64(1.0), x, np.array([0, 3])), exc=IndexError,
+                     match="target 3")  # fmt: skip
+
+
 def _ce_torch(logits: Any, target: Any, *, axis: int = -1, weight: Any = None,
               ignore_index: int = -100, label_smoothing: float = 0.0, reduction: str = "mean",
               return_grad: bool = False) -> Any:  # fmt: skip
@@ -578,6 +604,14 @@ def _loss_ops() -> list[OpInfo]:
                ref=R.cross_entropy, torch_ref=_ce_torch, samples=_ce_samples,
                errors=_ce_errors, kernels=("cross_entropy_index", "cross_entropy_prob"),
                bench="cross_entropy", readme="cross_entropy", **common),
+        OpInfo(name="cross_entropy_backward",
+               summary="d(sum grad_loss * loss)/d logits (per-row grad_loss for 'none')",
+               arrays=("grad_loss", "logits", "target", "weight"), params=(red,),
+               ref=R.cross_entropy_backward, samples=_ce_backward_samples,
+               errors=_ce_backward_errors,
+               kernels=("cross_entropy_index", "cross_entropy_prob"),
+               bench="cross_entropy_backward", readme="cross_entropy_backward",
+               backward_of="cross_entropy", **common),
         OpInfo(name="binary_cross_entropy_with_logits",
                summary="w [p t softplus(-x) + (1 - t) softplus(x)]",
                arrays=("logits", "target", "weight", "pos_weight"), params=(red,),
