@@ -136,6 +136,13 @@ def cross_entropy(logits: Any, target: Any, axis: Any, weight: Any, ignore_index
                 f"target has shape {ts}; class-index targets need logits' shape "
                 f"without axis {ax}: {rshape}"
             )
+        if kind == "u" and isinstance(target, np.ndarray) and target.size:
+            # compared in their own type before any conversion to int64 (no wrap-around)
+            ign = target == ii if 0 <= ii <= np.iinfo(target.dtype).max else False
+            bad = (target >= C) & ~np.asarray(ign)
+            if bad.any():
+                v = target.reshape(-1)[np.argmax(bad.reshape(-1))]
+                raise IndexError(f"target {v} is out of bounds for {C} classes (ignore_index={ii})")
     elif kind == "f":
         if ts != xs:
             raise ValueError(f"target has shape {ts}; probability targets need logits' shape {xs}")

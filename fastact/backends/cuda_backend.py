@@ -181,7 +181,8 @@ class _Arr:
     def give_back(self, res: Any, res_dev: Any, out: Any) -> Any:
         """The result in the input's array type and dtype (into ``out`` if given)."""
         if self.kind == "numpy":
-            host = res_dev.copy_to_host().astype(self.dtype, copy=False)
+            with np.errstate(over="ignore"):  # float16 results overflow to inf
+                host = res_dev.copy_to_host().astype(self.dtype, copy=False)
             if out is not None:
                 out[...] = host
                 return out
@@ -542,9 +543,9 @@ def _host(a: Any) -> np.ndarray:
 def _scalar_loss(X: _Arr, total: Any, denom: float) -> Any:
     _wait(X.stream)
     host_tot = total.copy_to_host()[0]
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # a float16 loss may overflow to inf, as in PyTorch
         val = np.float64(host_tot) / denom
-    return np.asarray(val, dtype=X.dtype if X.dtype != "bfloat16" else "float32")[()]
+        return np.asarray(val, dtype=X.dtype if X.dtype != "bfloat16" else "float32")[()]
 
 
 def _loss_array(X: _Arr, loss_dev: Any, shape: tuple, out: Any) -> Any:
