@@ -78,7 +78,8 @@ def identity(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> An
     Examples
     --------
     >>> import fastact
-    >>> fastact.identity([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.identity([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-1.5, 0.5, 2.0]
     """
     return elementwise_forward("identity", x, (), out, backend)
 
@@ -109,7 +110,8 @@ def identity_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None, 
     Examples
     --------
     >>> import fastact
-    >>> fastact.identity_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.identity_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [1.0, 1.0, 1.0]
     """
     return elementwise_backward("identity", grad_output, x, (), out, backend)
 
@@ -138,7 +140,8 @@ def sigmoid(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> Any
     Examples
     --------
     >>> import fastact
-    >>> fastact.sigmoid([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.sigmoid([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.1824, 0.6225, 0.8808]
     """
     return elementwise_forward("sigmoid", x, (), out, backend)
 
@@ -169,7 +172,8 @@ def sigmoid_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None, b
     Examples
     --------
     >>> import fastact
-    >>> fastact.sigmoid_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.sigmoid_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.1491, 0.235, 0.105]
     """
     return elementwise_backward("sigmoid", grad_output, x, (), out, backend)
 
@@ -198,7 +202,8 @@ def tanh(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> Any:
     Examples
     --------
     >>> import fastact
-    >>> fastact.tanh([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.tanh([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.9051, 0.4621, 0.964]
     """
     return elementwise_forward("tanh", x, (), out, backend)
 
@@ -229,7 +234,8 @@ def tanh_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None, back
     Examples
     --------
     >>> import fastact
-    >>> fastact.tanh_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.tanh_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.1807, 0.7864, 0.0707]
     """
     return elementwise_backward("tanh", grad_output, x, (), out, backend)
 
@@ -262,7 +268,8 @@ def hardtanh(x: ArrayLike, min_val: float = -1.0, max_val: float = 1.0, *, out: 
     Examples
     --------
     >>> import fastact
-    >>> fastact.hardtanh([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.hardtanh([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-1.0, 0.5, 1.0]
     """
     return elementwise_forward("hardtanh", x, (min_val, max_val,), out, backend)
 
@@ -297,7 +304,8 @@ def hardtanh_backward(grad_output: ArrayLike, x: ArrayLike, min_val: float = -1.
     Examples
     --------
     >>> import fastact
-    >>> fastact.hardtanh_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.hardtanh_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.0, 1.0, 0.0]
     """
     return elementwise_backward("hardtanh", grad_output, x, (min_val, max_val,), out, backend)
 
@@ -326,7 +334,8 @@ def relu6(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> Any:
     Examples
     --------
     >>> import fastact
-    >>> fastact.relu6([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.relu6([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.0, 0.5, 2.0]
     """
     return elementwise_forward("relu6", x, (), out, backend)
 
@@ -357,7 +366,8 @@ def relu6_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None, bac
     Examples
     --------
     >>> import fastact
-    >>> fastact.relu6_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.relu6_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.0, 1.0, 1.0]
     """
     return elementwise_backward("relu6", grad_output, x, (), out, backend)
 
@@ -386,7 +396,8 @@ def softsign(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> An
     Examples
     --------
     >>> import fastact
-    >>> fastact.softsign([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.softsign([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.6, 0.3333, 0.6667]
     """
     return elementwise_forward("softsign", x, (), out, backend)
 
@@ -417,7 +428,8 @@ def softsign_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None, 
     Examples
     --------
     >>> import fastact
-    >>> fastact.softsign_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.softsign_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.16, 0.4444, 0.1111]
     """
     return elementwise_backward("softsign", grad_output, x, (), out, backend)
 
@@ -446,7 +458,8 @@ def relu(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> Any:
     Examples
     --------
     >>> import fastact
-    >>> fastact.relu([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.relu([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.0, 0.5, 2.0]
     """
     return elementwise_forward("relu", x, (), out, backend)
 
@@ -477,7 +490,8 @@ def relu_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None, back
     Examples
     --------
     >>> import fastact
-    >>> fastact.relu_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.relu_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.0, 1.0, 1.0]
     """
     return elementwise_backward("relu", grad_output, x, (), out, backend)
 
@@ -508,7 +522,8 @@ def leaky_relu(x: ArrayLike, negative_slope: float = 0.01, *, out: Any = None, b
     Examples
     --------
     >>> import fastact
-    >>> fastact.leaky_relu([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.leaky_relu([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.015, 0.5, 2.0]
     """
     return elementwise_forward("leaky_relu", x, (negative_slope,), out, backend)
 
@@ -541,7 +556,8 @@ def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: fl
     Examples
     --------
     >>> import fastact
-    >>> fastact.leaky_relu_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.leaky_relu_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.01, 1.0, 1.0]
     """
     return elementwise_backward("leaky_relu", grad_output, x, (negative_slope,), out, backend)
 
@@ -572,7 +588,8 @@ def elu(x: ArrayLike, alpha: float = 1.0, *, out: Any = None, backend: str | Non
     Examples
     --------
     >>> import fastact
-    >>> fastact.elu([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.elu([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.7769, 0.5, 2.0]
     """
     return elementwise_forward("elu", x, (alpha,), out, backend)
 
@@ -605,7 +622,8 @@ def elu_backward(grad_output: ArrayLike, x: ArrayLike, alpha: float = 1.0, *, ou
     Examples
     --------
     >>> import fastact
-    >>> fastact.elu_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.elu_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.2231, 1.0, 1.0]
     """
     return elementwise_backward("elu", grad_output, x, (alpha,), out, backend)
 
@@ -634,7 +652,8 @@ def selu(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> Any:
     Examples
     --------
     >>> import fastact
-    >>> fastact.selu([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.selu([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-1.3658, 0.5254, 2.1014]
     """
     return elementwise_forward("selu", x, (), out, backend)
 
@@ -665,7 +684,8 @@ def selu_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None, back
     Examples
     --------
     >>> import fastact
-    >>> fastact.selu_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.selu_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.3923, 1.0507, 1.0507]
     """
     return elementwise_backward("selu", grad_output, x, (), out, backend)
 
@@ -696,7 +716,8 @@ def celu(x: ArrayLike, alpha: float = 1.0, *, out: Any = None, backend: str | No
     Examples
     --------
     >>> import fastact
-    >>> fastact.celu([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.celu([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.7769, 0.5, 2.0]
     """
     return elementwise_forward("celu", x, (alpha,), out, backend)
 
@@ -729,7 +750,8 @@ def celu_backward(grad_output: ArrayLike, x: ArrayLike, alpha: float = 1.0, *, o
     Examples
     --------
     >>> import fastact
-    >>> fastact.celu_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.celu_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.2231, 1.0, 1.0]
     """
     return elementwise_backward("celu", grad_output, x, (alpha,), out, backend)
 
@@ -762,7 +784,8 @@ def softplus(x: ArrayLike, beta: float = 1.0, threshold: float = 20.0, *, out: A
     Examples
     --------
     >>> import fastact
-    >>> fastact.softplus([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.softplus([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.2014, 0.9741, 2.1269]
     """
     return elementwise_forward("softplus", x, (beta, threshold,), out, backend)
 
@@ -797,7 +820,8 @@ def softplus_backward(grad_output: ArrayLike, x: ArrayLike, beta: float = 1.0, t
     Examples
     --------
     >>> import fastact
-    >>> fastact.softplus_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.softplus_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.1824, 0.6225, 0.8808]
     """
     return elementwise_backward("softplus", grad_output, x, (beta, threshold,), out, backend)
 
@@ -826,7 +850,8 @@ def logsigmoid(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> 
     Examples
     --------
     >>> import fastact
-    >>> fastact.logsigmoid([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.logsigmoid([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-1.7014, -0.4741, -0.1269]
     """
     return elementwise_forward("logsigmoid", x, (), out, backend)
 
@@ -857,7 +882,8 @@ def logsigmoid_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None
     Examples
     --------
     >>> import fastact
-    >>> fastact.logsigmoid_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.logsigmoid_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.8176, 0.3775, 0.1192]
     """
     return elementwise_backward("logsigmoid", grad_output, x, (), out, backend)
 
@@ -886,7 +912,8 @@ def silu(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> Any:
     Examples
     --------
     >>> import fastact
-    >>> fastact.silu([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.silu([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.2736, 0.3112, 1.7616]
     """
     return elementwise_forward("silu", x, (), out, backend)
 
@@ -917,7 +944,8 @@ def silu_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None, back
     Examples
     --------
     >>> import fastact
-    >>> fastact.silu_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.silu_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.0413, 0.74, 1.0908]
     """
     return elementwise_backward("silu", grad_output, x, (), out, backend)
 
@@ -948,7 +976,8 @@ def swish(x: ArrayLike, beta: float = 1.0, *, out: Any = None, backend: str | No
     Examples
     --------
     >>> import fastact
-    >>> fastact.swish([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.swish([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.2736, 0.3112, 1.7616]
     """
     return elementwise_forward("swish", x, (beta,), out, backend)
 
@@ -981,7 +1010,8 @@ def swish_backward(grad_output: ArrayLike, x: ArrayLike, beta: float = 1.0, *, o
     Examples
     --------
     >>> import fastact
-    >>> fastact.swish_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.swish_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.0413, 0.74, 1.0908]
     """
     return elementwise_backward("swish", grad_output, x, (beta,), out, backend)
 
@@ -1012,7 +1042,8 @@ def gelu(x: ArrayLike, approximate: str = 'none', *, out: Any = None, backend: s
     Examples
     --------
     >>> import fastact
-    >>> fastact.gelu([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.gelu([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.1002, 0.3457, 1.9545]
     """
     return elementwise_forward("gelu", x, (approximate,), out, backend)
 
@@ -1045,7 +1076,8 @@ def gelu_backward(grad_output: ArrayLike, x: ArrayLike, approximate: str = 'none
     Examples
     --------
     >>> import fastact
-    >>> fastact.gelu_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.gelu_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.1275, 0.8675, 1.0852]
     """
     return elementwise_backward("gelu", grad_output, x, (approximate,), out, backend)
 
@@ -1074,7 +1106,8 @@ def mish(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> Any:
     Examples
     --------
     >>> import fastact
-    >>> fastact.mish([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.mish([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.2981, 0.3752, 1.944]
     """
     return elementwise_forward("mish", x, (), out, backend)
 
@@ -1105,7 +1138,8 @@ def mish_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None, back
     Examples
     --------
     >>> import fastact
-    >>> fastact.mish_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.mish_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.0641, 0.8864, 1.0693]
     """
     return elementwise_backward("mish", grad_output, x, (), out, backend)
 
@@ -1134,7 +1168,8 @@ def hardsigmoid(x: ArrayLike, *, out: Any = None, backend: str | None = None) ->
     Examples
     --------
     >>> import fastact
-    >>> fastact.hardsigmoid([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.hardsigmoid([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.25, 0.5833, 0.8333]
     """
     return elementwise_forward("hardsigmoid", x, (), out, backend)
 
@@ -1165,7 +1200,8 @@ def hardsigmoid_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = Non
     Examples
     --------
     >>> import fastact
-    >>> fastact.hardsigmoid_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.hardsigmoid_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.1667, 0.1667, 0.1667]
     """
     return elementwise_backward("hardsigmoid", grad_output, x, (), out, backend)
 
@@ -1194,7 +1230,8 @@ def hardswish(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> A
     Examples
     --------
     >>> import fastact
-    >>> fastact.hardswish([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.hardswish([-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [-0.375, 0.2917, 1.6667]
     """
     return elementwise_forward("hardswish", x, (), out, backend)
 
@@ -1225,6 +1262,7 @@ def hardswish_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None,
     Examples
     --------
     >>> import fastact
-    >>> fastact.hardswish_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP
+    >>> (fastact.hardswish_backward([1.0, 1.0, 1.0], [-1.5, 0.5, 2.0]) + 0.0).round(4).tolist()
+    [0.0, 0.6667, 1.1667]
     """
     return elementwise_backward("hardswish", grad_output, x, (), out, backend)

@@ -355,11 +355,29 @@ def _doc(e: table.Elementwise, backward: bool) -> str:
         "--------",
         ">>> import fastact",
     ]
-    if backward:
-        lines += [f">>> fastact.{e.name}_backward([1.0, 1.0], [-1.0, 2.0])  # doctest: +SKIP"]
-    else:
-        lines += [f">>> fastact.{e.name}([-1.0, 0.0, 2.0])  # doctest: +SKIP"]
+    lines += _example(e, backward)
     return textwrap.indent("\n".join(lines), "    ").lstrip()
+
+
+#: the inputs of the generated docstring examples (run as doctests by tests/test_registry.py)
+EXAMPLE_X = (-1.5, 0.5, 2.0)
+
+
+def _example(e: table.Elementwise, backward: bool) -> list[str]:
+    """A doctest whose expected output is the float64 reference, rounded to 4 digits."""
+    import numpy as np
+
+    x = np.array(EXAMPLE_X)
+    a, b = e.encode(())
+    with np.errstate(all="ignore"):
+        ref = e.ref_deriv(x, a, b) if backward else e.ref(x, a, b)
+    want = [float(v) + 0.0 for v in np.round(ref, 4)]
+    xs = list(EXAMPLE_X)
+    if backward:
+        call = f"fastact.{e.name}_backward([1.0, 1.0, 1.0], {xs})"
+    else:
+        call = f"fastact.{e.name}({xs})"
+    return [f">>> ({call} + 0.0).round(4).tolist()", repr(want)]
 
 
 def api() -> str:

@@ -73,3 +73,18 @@ def test_codegen_rejects_bare_constants_in_delegating_functions():
         with pytest.raises(ValueError, match=r"_m\.like"):
             _codegen._scalar_source(bad)
     assert "_m.like(1.0, x)" in _codegen._scalar_source(_good_silu_fwd)
+
+
+def test_docstring_examples_run():
+    """The examples in the public docstrings (generated ones included) are doctests."""
+    import doctest
+
+    import fastact._api
+    import fastact.losses
+    import fastact.rowwise
+    import fastact.special
+
+    for mod in (fastact._api, fastact.rowwise, fastact.losses, fastact.special):
+        r = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
+        assert r.failed == 0, f"{mod.__name__}: {r.failed} of {r.attempted} examples failed"
+    assert doctest.testmod(fastact._api).attempted >= 2 * len(table.ENTRIES)
