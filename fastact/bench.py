@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -399,6 +400,9 @@ LEGEND = (
 )
 
 
+BAR = "{l_bar}{bar}| {n}/{total} rows [{elapsed} elapsed, ETA {remaining}]"
+
+
 class Progress:
     """A bar with elapsed time and ETA in a terminal (tqdm); otherwise one line per
     finished row on stderr (CI logs). Table rows go to stdout as they finish."""
@@ -413,7 +417,13 @@ class Progress:
             try:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=total, unit="row", file=sys.stderr, dynamic_ncols=True)
+                size = shutil.get_terminal_size((0, 0))
+                sized = size.columns > 0 and size.lines > 0  # a pty may report 0 x 0
+                self.bar = tqdm(
+                    total=total, unit="row", file=sys.stderr, dynamic_ncols=sized,
+                    ncols=None if sized else 100, nrows=None if sized else 40,
+                    bar_format=BAR,
+                )  # fmt: skip
             except ImportError:  # pragma: no cover - tqdm is in the bench extra
                 self.bar = None
 

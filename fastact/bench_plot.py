@@ -53,6 +53,7 @@ def plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     groups = [g for g in GROUPS if any(r["group"] == g for r in rows)]
     out = Path(path)
@@ -96,6 +97,8 @@ def plot(
                         eb[-1][0].set_linestyle(ls)
                 ax.axhline(1.0, color="k", lw=0.8)
                 ax.set_yscale("log")
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+                ax.yaxis.set_minor_formatter(NullFormatter())
                 ax.set_xticks(range(len(ops)))
                 ax.set_xticklabels(ops, rotation=40, ha="right", fontsize=9)
                 ax.set_xlim(-0.6, len(ops) - 0.4)
