@@ -532,8 +532,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=int, default=4096, help="row length for row-wise ops")
     p.add_argument("--quick", action="store_true", help="a few ops at 2^20 elements (< 1 min)")
     p.add_argument("--no-baselines", action="store_true", help="skip PyTorch and NumPy")
-    p.add_argument("--rounds", type=int, help="interleaved rounds per row (default 7)")
-    p.add_argument("--min-time", type=float, help="seconds per timed block (default 0.02)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds per row (default 11)")
+    p.add_argument(
+        "--min-time", type=float,
+        help="seconds per timed block (default 0.01; 0.005 with --quick)",
+    )  # fmt: skip
     p.add_argument(
         "--noise", type=float, default=0.10,
         help="re-measure a row while a ratio's interquartile range exceeds this fraction "
@@ -596,8 +599,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.threads:
         fastact.set_num_threads(a.threads)
     bench_cases.CLASSES = a.classes
-    rounds = a.rounds or 7
-    min_time = a.min_time or (0.01 if a.quick else 0.02)
+    rounds = a.rounds or 11
+    min_time = a.min_time or (0.005 if a.quick else 0.01)
     t0 = time.perf_counter()
     info = machine()
     print(describe(info), flush=True)

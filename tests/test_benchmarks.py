@@ -279,3 +279,44 @@ def test_cli_quick_json(tmp_path):
     # streamed rows and one progress line per row on stderr (not a terminal)
     assert p.stdout.count("relu") >= 1 and "[2/2] softmax" in p.stderr
     assert "[" in p.stdout.split("\n")[2]  # a ratio with its interval
+
+
+# --------------------------------------------------------------------------- #
+# The command line                                                            #
+# --------------------------------------------------------------------------- #
+
+
+def test_cli_help_lists_every_subcommand(capsys):
+    from fastact.__main__ import COMMANDS, main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("bench", "demo", "info"):
+        assert name in COMMANDS
+        assert f"  {name} " in out
+    assert main(["nope"]) == 2
+    assert "unknown command 'nope'" in capsys.readouterr().err
+
+
+def test_cli_version(capsys):
+    from fastact.__main__ import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"fastact {fastact.__version__}"
+
+
+def test_cli_info(capsys):
+    from fastact.__main__ import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    if not hasattr(fastact, "show_config"):
+        assert f"backends: {', '.join(fastact.available_backends())}" in out
+        assert f"threads: {fastact.get_num_threads()}" in out
+    assert out.strip()
+
+
+def test_bench_ops_list_names_every_case(capsys):
+    assert bench.main(["--ops", "list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == list(CASES)
