@@ -19,6 +19,8 @@ ELEMENTWISE = [n for n, c in CASES.items() if c.group in ("activations", "backwa
 if SMALL:  # the CI pass: every benchmark class, a representative set of activations
     ELEMENTWISE = ["relu", "gelu", "softplus_backward", "prelu", "maxout_backward"]
 ROWWISE = [n for n, c in CASES.items() if c.group in ("rowwise", "losses")]
+if SMALL:
+    ROWWISE = ["softmax", "log_softmax_backward", "cross_entropy", "mse_loss"]
 #: the fastact backends plus the baselines: PyTorch and NumPy as users write it
 IMPLS = [b for b in ("numba", "cython", "numpy") if b in fastact.available_backends()] + [
     "torch",
