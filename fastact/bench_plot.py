@@ -35,11 +35,13 @@ DTYPE_STYLE: dict[str, tuple[Any, str]] = {
 
 def _title(info: dict[str, Any], group: str) -> str:
     cpu = info.get("cpu", info.get("processor", "?"))
+    la = info.get("load_avg")
+    load = f"; load {la[0]:.1f} on {info.get('cpu_count', '?')} cores" if la else ""
     return (
         f"fastact {info.get('fastact', '?')}: speed-up, {TITLES.get(group, group)}\n"
         f"{cpu}, {info.get('threads', '?')} threads; numba {info.get('numba', '-')}, "
         f"torch {info.get('torch', '-')}, numpy {info.get('numpy', '-')}; "
-        f"{str(info.get('date', ''))[:10]}"
+        f"{str(info.get('date', ''))[:10]}{load}"
     )
 
 

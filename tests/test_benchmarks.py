@@ -320,3 +320,27 @@ def test_bench_ops_list_names_every_case(capsys):
     assert bench.main(["--ops", "list"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert listed == list(CASES)
+
+
+def test_reproducibility_compare():
+    """bench/tools/reproducibility.py: distance of two medians and interval overlap."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "bench", "tools", "reproducibility.py")
+    spec = importlib.util.spec_from_file_location("reproducibility", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def run(med, q25, q75):
+        s = {"median": med, "q25": q25, "q75": q75}
+        row = {"op": "relu", "dtype": "float32", "n": 8, "noisy": False,
+               "ratios": {"torch/numba": s, "torch/stream": s}}  # fmt: skip
+        return {"backends": ["numba"], "rows": [row]}
+
+    (r,) = mod.compare(run(1.0, 0.9, 1.1), run(1.2, 1.05, 1.3))  # only numba's ratios
+    assert r["ratio"] == "torch/numba"
+    assert r["rel_diff"] == pytest.approx(0.2 / 1.1)
+    assert r["agree"] is True
+    (r,) = mod.compare(run(1.0, 0.9, 1.1), run(1.5, 1.2, 1.6))
+    assert r["agree"] is False
+    assert "largest disagreement: relu torch/numba" in mod.report([r])
