@@ -530,7 +530,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backends", help="fastact backends to time (default: all available)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--classes", type=int, default=4096, help="row length for row-wise ops")
-    p.add_argument("--quick", action="store_true", help="a few ops at 2^20 elements (< 1 min)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="11 ops at 2^20 elements (under a minute on an idle machine)",
+    )
     p.add_argument("--no-baselines", action="store_true", help="skip PyTorch and NumPy")
     p.add_argument("--rounds", type=int, help="interleaved rounds per row (default 11)")
     p.add_argument(
