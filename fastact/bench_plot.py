@@ -67,14 +67,16 @@ def plot(
         sizes = sorted({r["n"] for r in rs})
         dtypes = [d for d in DTYPE_STYLE if any(r["dtype"] == d for r in rs)]
         series = [(i, d) for i in impls for d in dtypes]
-        width = max(9.0, 0.42 * len(ops) * max(1, len(series)) ** 0.5 + 3.0)
+        # few operations: the two baselines side by side; many: one above the other
+        wide = len(ops) > 8
+        width = min(18.0, max(7.0, 0.3 * len(ops) * max(1, len(series)) ** 0.5 + 2.5))
+        nr, nc = (2 * len(sizes), 1) if wide else (len(sizes), 2)
         fig, axes = plt.subplots(
-            len(sizes), 2, figsize=(2 * width / 1.6, 1.0 + 3.6 * len(sizes)),
-            squeeze=False, sharey="row",
+            nr, nc, figsize=(width * (1 if wide else 2), 1.4 + 3.4 * nr), squeeze=False,
         )  # fmt: skip
         for row_i, n in enumerate(sizes):
             for col, (base, base_label) in enumerate(BASELINES):
-                ax = axes[row_i][col]
+                ax = axes[2 * row_i + col][0] if wide else axes[row_i][col]
                 for s_i, (impl, dt) in enumerate(series):
                     off = (s_i - (len(series) - 1) / 2) * min(0.8 / max(len(series), 1), 0.16)
                     ls, mk = DTYPE_STYLE[dt]
@@ -106,10 +108,7 @@ def plot(
                 ax.set_xlim(-0.6, len(ops) - 0.4)
                 ax.grid(True, axis="y", which="both", alpha=0.3)
                 ax.set_title(f"speed-up over {base_label} ({n:,} elements)", fontsize=10)
-                if col == 0:
-                    ax.set_ylabel(f"{base_label} time / contender time\n(log; > 1: faster)")
-                else:
-                    ax.set_ylabel(f"{base_label} time / contender time")
+                ax.set_ylabel(f"{base_label} time / contender time\n(log; > 1: faster)")
         handles = [
             Line2D([], [], color=COLOURS.get(i, "tab:purple"), marker="_" if i == "stream" else "o",
                    markersize=12 if i == "stream" else 6, linestyle="none",
@@ -127,7 +126,7 @@ def plot(
         fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False,
                    fontsize=9)  # fmt: skip
         fig.suptitle(_title(info, group), fontsize=11)
-        fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+        fig.tight_layout(rect=(0, 0.04, 1, 0.97))
         target = out if len(groups) == 1 else out.with_name(f"{out.stem}-{group}{out.suffix}")
         fig.savefig(target, dpi=110)
         plt.close(fig)
