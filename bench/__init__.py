@@ -9,6 +9,6 @@ scripts: ``report.py`` writes the README table and the figures,
 ``reproducibility.py`` runs ``fastact bench --quick`` twice and compares them,
 ``agreement.py`` compares the row-wise kernels with PyTorch, ``first_call.py``
 measures first-call latency, ``overhead.py`` per-call overhead, and
-``gpu_targets.py`` the GPU targets. Every timing goes through
-:mod:`fastact.timing`.
+``gpu_targets.py`` the GPU targets. Every steady-state timing goes through
+:mod:`fastact.timing` (``first_call.py`` times single first calls).
 """
