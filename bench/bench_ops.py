@@ -4,13 +4,33 @@
 ``fastact bench``. ``setup`` makes the data and calls once, so JIT compilation is
 never timed; an unavailable backend or baseline raises ``NotImplementedError``
 there and asv skips it.
+
+``CpuVsCuda.track_seconds`` times fastact and PyTorch on the CPU and, when a GPU is
+present, fastact's CUDA backend and PyTorch CUDA, all with the project's timing
+loop (:func:`fastact.timing.measure`, synchronised for the GPU), so ``asv compare``
+shows CPU and CUDA history side by side. Without a GPU the CUDA parameters are
+skipped.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .common import CASES, DTYPES, ELEMENTWISE, IMPLS, ROWWISE, SIZES, make_call
+from fastact import timing
+
+from .common import (
+    CASES,
+    DEVICE_IMPLS,
+    DEVICE_OPS,
+    DEVICE_SIZES,
+    DTYPES,
+    ELEMENTWISE,
+    IMPLS,
+    ROWWISE,
+    SIZES,
+    make_call,
+    make_synced_call,
+)
 
 
 class Elementwise:
@@ -89,3 +109,21 @@ class SmallArrayOverhead:
 
     def time_call(self, op):
         self.f()
+
+
+class CpuVsCuda:
+    """Median synchronised seconds per call (the project's loop), CPU and GPU alike."""
+
+    params = (DEVICE_OPS, DEVICE_IMPLS, ["float32"], DEVICE_SIZES)
+    param_names = ["op", "impl", "dtype", "n"]
+    timeout = 300
+
+    def setup(self, op, impl, dtype, n):
+        self.data = CASES[op].setup(n, np.dtype(dtype), 0)
+        self.call, self.sync = make_synced_call(CASES[op], impl, self.data)
+        self.call()  # compile outside any timed region
+
+    def track_seconds(self, op, impl, dtype, n):
+        return timing.median_time(self.call, self.sync, min_time=0.02, rounds=7)
+
+    track_seconds.unit = "seconds"  # type: ignore[attr-defined]

@@ -1,64 +1,69 @@
 """GPU timings for ``fastact bench``: fastact's CUDA kernels, PyTorch CUDA and a
 device-to-device copy of the same bytes, on device-resident arrays.
 
-Every timed loop is synchronised (``cuda.synchronize()`` before reading the
-clock) and each callable runs once first, so compilation is never timed.
+The timing loop is :func:`fastact.timing.measure` with a device synchronisation
+before every clock read (GPU work is asynchronous); every callable runs once
+first, so compilation is never timed. :func:`cuda_calls` gives the CUDA
+contenders of a case so that ``fastact bench`` times them in the same
+interleaved rounds as the CPU ones.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from fastact import timing
+
 
 def time_synced(
     f: Callable[[], Any], sync: Callable[[], Any], min_time: float = 0.2, repeat: int = 5
 ) -> float:
-    """Best mean seconds per call of ``f`` over ``repeat`` rounds, ``sync()`` before
-    every clock read (GPU work is asynchronous); the first call is not timed."""
-    f()
-    sync()
-    t0 = time.perf_counter()
-    f()
-    sync()
-    one = max(time.perf_counter() - t0, 1e-7)
-    number = max(1, int(min_time / one))
-    best = float("inf")
-    for _ in range(repeat):
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(number):
-            f()
-        sync()
-        best = min(best, (time.perf_counter() - t0) / number)
-    return best
+    """Median seconds per call of ``f`` over ``repeat`` interleaved-loop rounds,
+    ``sync()`` before every clock read; the first call is not timed."""
+    return timing.median_time(f, sync, min_time, repeat)
 
 
-def time_case(case: Any, n: int, dtype: str, min_time: float, repeat: int) -> dict[str, float]:
-    """t_cuda (fastact), t_cuda_copy (device copy of the same bytes), t_torch_cuda."""
+def cuda_calls(
+    case: Any, d: dict[str, Any], baselines: bool = True
+) -> tuple[dict[str, Callable[[], Any]], dict[str, Callable[[], Any]]]:
+    """The CUDA contenders of a case on a copy of its data on the device.
+
+    ``cuda`` (fastact), ``cuda_copy`` (a device copy of the same bytes) and, with
+    a CUDA build of PyTorch, ``torch_cuda``; and the synchronisation of each.
+    """
     from numba import cuda
 
-    d = case.setup(n, np.dtype(dtype), 0)
     dev = {k: cuda.to_device(v) for k, v in d.items() if isinstance(v, np.ndarray)}
     dd = dict(d)
     dd.update(dev)
-    sync = cuda.synchronize
-    res = {"t_cuda": time_synced(lambda: case.run(dd, "cuda"), sync, min_time, repeat)}
     src, dst = dev["x"], cuda.device_array_like(dev["x"])
-    res["t_cuda_copy"] = time_synced(lambda: dst.copy_to_device(src), sync, min_time, repeat)
+    calls: dict[str, Callable[[], Any]] = {
+        "cuda": lambda: case.run(dd, "cuda"),
+        "cuda_copy": lambda: dst.copy_to_device(src),
+    }
+    sync: dict[str, Callable[[], Any]] = {"cuda": cuda.synchronize, "cuda_copy": cuda.synchronize}
     try:
         import torch
 
-        if torch.cuda.is_available() and case.torch is not None:
+        if baselines and torch.cuda.is_available() and case.torch is not None:
             td = dict(d)
             for k, v in d.items():
                 if k.startswith("t_") and hasattr(v, "cuda"):
                     td[k] = v.cuda()
-            tsync = torch.cuda.synchronize
-            res["t_torch_cuda"] = time_synced(lambda: case.torch(td), tsync, min_time, repeat)
+            calls["torch_cuda"] = lambda: case.torch(td)
+            sync["torch_cuda"] = torch.cuda.synchronize
     except ImportError:
         pass
-    return res
+    return calls, sync
+
+
+def time_case(case: Any, n: int, dtype: str, min_time: float, repeat: int) -> dict[str, float]:
+    """t_cuda (fastact), t_cuda_copy (device copy of the same bytes), t_torch_cuda:
+    median seconds per call, timed in the same interleaved rounds."""
+    d = case.setup(n, np.dtype(dtype), 0)
+    calls, sync = cuda_calls(case, d)
+    samples = timing.measure(calls, repeat, min_time, sync=sync)
+    return {f"t_{k}": float(np.median(v)) for k, v in samples.items()}

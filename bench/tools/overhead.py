@@ -2,7 +2,8 @@
 
     python bench/tools/overhead.py
 
-Times (microseconds per call; the best of 7 repeats of 20,000 calls) an empty
+Times (microseconds per call; the median over 9 interleaved rounds of the
+project's timing loop, :func:`fastact.timing.measure`) an empty
 compiled call, the raw serial Numba kernel that ``fastact.relu`` runs on small
 arrays, ``fastact.relu`` with and without ``out=``, ``fastact.sigmoid``,
 ``fastact.softmax`` and the NumPy / PyTorch equivalents, all on the same 1,000
@@ -15,17 +16,17 @@ array-type wrapper of ``fastact/_adapt.py`` adds is ``fastact.relu`` minus
 from __future__ import annotations
 
 import json
-import timeit
 
 import numpy as np
 from fastact.kernels import numba_elementwise, numba_stream
 
 import fastact
+from fastact import timing
 
 
-def per_call(f, number: int = 20_000, repeat: int = 7) -> float:
-    f()
-    return min(timeit.repeat(f, number=number, repeat=repeat)) / number * 1e6
+def per_call(f):
+    """The callable itself: every contender is timed together in :func:`main`."""
+    return f
 
 
 def wrapper_cost(rounds: int = 21) -> tuple[float, float, float]:
@@ -71,6 +72,8 @@ def main() -> int:
         res["torch.relu(x)"] = per_call(lambda: torch.relu(tx))
     except ImportError:
         pass
+    samples = timing.measure(res, rounds=9, min_time=0.02)
+    res = {k: float(np.median(v)) * 1e6 for k, v in samples.items()}
     for k, v in res.items():
         print(f"{k:28s} {v:7.2f} us")
     over = res["fastact.relu(x, out=o)"] - res["raw relu kernel"]

@@ -1,11 +1,15 @@
 """Write the benchmark tables into README.md (never edit those numbers by hand).
 
-    python bench/tools/report.py            # full CPU table (about 5 minutes on 2 cores)
+    python bench/tools/report.py            # full CPU table (every operation, 2^24 elements)
     python bench/tools/report.py --quick    # a few operations
+    python bench/tools/report.py --n 1048576 --no-readme   # figures only, smaller arrays
+    python bench/tools/report.py --from-json bench/results/cpu-<date>.json  # no re-measuring
 
-Runs :func:`fastact.bench.run` once, writes every figure with the machine's
-description to ``bench/results/cpu-<date>.json`` and replaces the README section
-between the ``bench:start`` / ``bench:end`` markers with a generated table.
+Runs :func:`fastact.bench.run` once (medians and interquartile ranges over
+interleaved rounds), writes every sample with the machine's description to
+``bench/results/cpu-<date>.json``, the figures (one per group of operations) to
+``bench/results/cpu-<date>-<group>.png``, and replaces the README section between
+the ``bench:start`` / ``bench:end`` markers with a generated table.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 
 import fastact
@@ -27,35 +32,66 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
     p.add_argument("--n", type=int, default=1 << 24)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--no-readme", action="store_true", help="leave README.md as it is")
+    p.add_argument("--from-json", metavar="PATH", help="rebuild table and figures from a run")
     a = p.parse_args()
-    cases = bench.cases()
-    ops = bench.QUICK_OPS if a.quick else list(cases)
-    backends = [b for b in fastact.available_backends() if b in ("numba", "cython")]
-    rows = bench.run(ops, [a.n], ["float32"], backends)
-    rows64 = bench.run(["relu", "sigmoid", "tanh", "gelu", "silu", "softmax"], [a.n],
-                       ["float64"], backends)  # fmt: skip
-    info = bench.machine()
-    stamp = dt.date.today().isoformat()
-    out = ROOT / "bench" / "results" / f"cpu-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": info, "backends": backends, "rows": rows + rows64},
-                              indent=1))  # fmt: skip
-    cmd = "python bench/tools/report.py" + (" --quick" if a.quick else "")
+    from fastact import bench_plot
+
+    if a.from_json:
+        out = Path(a.from_json)
+        data = json.loads(out.read_text())
+        info, backends, all_rows = data["machine"], data["backends"], data["rows"]
+        stamp = str(info.get("date", ""))[:10]
+        cmd = data.get("command", "python bench/tools/report.py")
+        n = all_rows[0]["n"]
+    else:
+        cases = bench.cases()
+        ops = bench.QUICK_OPS if a.quick else list(cases)
+        backends = [b for b in fastact.available_backends() if b in ("numba", "cython")]
+        prog = bench.Progress(len(ops) + 6)
+        rows = bench.run(ops, [a.n], ["float32"], backends, repeat=a.rounds, progress=prog)
+        rows64 = bench.run(["relu", "sigmoid", "tanh", "gelu", "silu", "softmax"], [a.n],
+                           ["float64"], backends, repeat=a.rounds, progress=prog)  # fmt: skip
+        prog.close()
+        all_rows = rows + rows64
+        info = bench.machine()
+        stamp = dt.date.today().isoformat()
+        out = ROOT / "bench" / "results" / f"cpu-{stamp}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cmd = " ".join(["python bench/tools/report.py", *sys.argv[1:]])
+        n = a.n
+        out.write_text(json.dumps({"machine": info, "backends": backends, "command": cmd,
+                                   "rows": all_rows}, indent=1))  # fmt: skip
+    figures = bench_plot.plot(all_rows, info, backends, str(out.with_suffix(".png")))
+    load = info.get("load_avg", [0.0])[0]
+    cores = info.get("cpu_count") or 1
+    shared = (
+        f"The machine was shared (load average {load:.1f} on {cores} cores): read the "
+        "intervals and the NOISY marks before any ratio, and rerun on a quiet machine."
+        if load > 0.5 * cores
+        else ""
+    )
     text = "\n".join(
         [
             START,
-            f"Measured {stamp} with `{cmd}` (float32 and float64, {a.n:,} elements, "
+            f"Measured {stamp} with `{cmd}` (float32 and float64, {n:,} elements, "
             "output preallocated, rows of 4096 for row-wise ops; cross_entropy is forward + "
-            "backward).",
+            "backward). " + shared,
             "",
             bench.describe(info).lstrip("# "),
             "",
-            bench.format_table(rows + rows64, backends, markdown=True),
+            bench.format_table(all_rows, backends, markdown=True),
             "",
             bench.LEGEND,
             END,
         ]
     )
+    print("\n".join(f"wrote {f}" for f in figures))
+    if a.no_readme:
+        print(text)
+        print(f"wrote {out}")
+        return 0
     readme = ROOT / "README.md"
     s = readme.read_text()
     if START in s:
