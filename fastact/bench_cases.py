@@ -213,7 +213,8 @@ def _row_setup(n: int, dtype: np.dtype, seed: int) -> dict[str, Any]:
     d["ly"] = fastact.log_softmax(x)
     d["lse"] = np.empty(M, dtype)
     d["t"] = rng.integers(0, C, M)
-    _to_torch(d, ("x", "out", "g", "y", "ly", "lse", "t"))
+    d["gl"] = rng.uniform(0.5, 1.5, M).astype(dtype)  # per-row upstream gradient
+    _to_torch(d, ("x", "out", "g", "y", "ly", "lse", "t", "gl"))
     return d
 
 
@@ -244,6 +245,11 @@ def _row_cases() -> list[Case]:
         t = d["t_x"].detach().requires_grad_(True)
         loss = torch.nn.functional.cross_entropy(t, d["t_t"])
         return torch.autograd.grad(loss, t)
+
+    def ce_none_torch(d):
+        t = d["t_x"].detach().requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(t, d["t_t"], reduction="none")
+        return torch.autograd.grad(loss, t, grad_outputs=d["t_gl"])
 
     return [
         Case(
@@ -290,6 +296,15 @@ def _row_cases() -> list[Case]:
                 d["x"], d["t"], return_grad=True, grad_out=d["out"], backend=be),
             lambda d: _np_ce(d["x"], d["t"]),
             ce_torch if tf else None,
+            group="losses",
+        ),
+        Case(
+            # the upstream-gradient form (reduction="none", one weight per row)
+            "cross_entropy_backward", "copy", _row_setup,
+            lambda d, be: fastact.cross_entropy_backward(
+                d["gl"], d["x"], d["t"], reduction="none", out=d["out"], backend=be),
+            lambda d: _np_ce(d["x"], d["t"])[1] * len(d["t"]) * d["gl"][:, None],
+            ce_none_torch if tf else None,
             group="losses",
         ),
     ]  # fmt: skip

@@ -738,7 +738,7 @@ def _special_ops() -> list[OpInfo]:
                backward_of="prelu", **common),
         OpInfo(name="rrelu", summary="x for x >= 0, a x otherwise, a ~ U(lower, upper)",
                arrays=("x",), params=(bounds,), ref=R.rrelu, samples=_rrelu_samples,
-               errors=_rrelu_errors, kernels=("unary", "rrelu_train"), bench="rrelu",
+               errors=_rrelu_errors, kernels=("unary", "rrelu_train"), bench="rrelu_train",
                readme="rrelu", **common),
         OpInfo(name="rrelu_backward", summary="grad_output * slopes",
                arrays=("grad_output", "slopes"), ref=R.rrelu_backward,
@@ -764,7 +764,7 @@ def _special_ops() -> list[OpInfo]:
 RRELU_TRAINING = OpInfo(
     name="rrelu", kind="special", summary="training mode", arrays=("x",), ref=R.rrelu,
     samples=_rrelu_train_samples, errors=lambda: iter(()), kernels=("rrelu_train",),
-    bench="rrelu", readme="rrelu", check=_rrelu_check,
+    bench="rrelu_train", readme="rrelu", check=_rrelu_check,
 )  # fmt: skip
 
 

@@ -70,6 +70,10 @@ def _reference(name: str, d: dict) -> np.ndarray:
             p = special.softmax(x, axis=-1)
             p[np.arange(len(d["t"])), d["t"]] -= 1
             return p / len(d["t"])
+        if name == "cross_entropy_backward":
+            p = special.softmax(x, axis=-1)
+            p[np.arange(len(d["t"])), d["t"]] -= 1
+            return p * d["gl"].astype(np.float64)[:, None]
         if name == "binary_cross_entropy_with_logits":
             return (special.expit(x) - d["bt"]) / x.size
         if name == "mse_loss":

@@ -189,3 +189,14 @@ def test_every_entry_has_its_kernels_in_every_cpu_backend(backend):
     mod = _backends.load(backend)
     missing = {k for op in OPS for k in op.kernels if not callable(getattr(mod, k, None))}
     assert not missing, f"{backend} lacks {missing}"
+
+
+@pytest.mark.parametrize("op", OPS, ids=lambda o: o.name)
+def test_entry_is_benchmarked(op):
+    """Every registry entry names a benchmark case that exists (fastact bench, asv)."""
+    from fastact import bench
+
+    cases = bench.cases()
+    assert op.bench in cases, f"{op.name}: no benchmark case {op.bench!r}"
+    if op.torch_ref is not None and op.kind.startswith("elementwise"):
+        assert cases[op.bench].torch is not None, f"{op.name} has no PyTorch baseline"

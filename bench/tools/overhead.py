@@ -16,6 +16,7 @@ array-type wrapper of ``fastact/_adapt.py`` adds is ``fastact.relu`` minus
 from __future__ import annotations
 
 import json
+import timeit
 
 import numpy as np
 from fastact.kernels import numba_elementwise, numba_stream
