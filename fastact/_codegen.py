@@ -133,6 +133,8 @@ _CY_RENAMES = {
     "_m.log1pexp(": "m_log1pexp(",
     "_m.tanh(": "m_tanh(",
     "_m.erfc(": "m_erfc(",
+    "_m.gelu_erf(": "m_gelu_erf(",
+    "_m.gelu_erf_deriv(": "m_gelu_erf_deriv(",
     "_m.sigmoid(": "m_sigmoid(",
     "_m.isnan(": "m_isnan(",
     "_m.isinf(": "m_isinf(",

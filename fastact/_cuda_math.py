@@ -21,7 +21,7 @@ INF = math.inf
 _M = np if config.ENABLE_CUDASIM else math  # type: ignore[attr-defined]
 
 __all__ = [
-    "INF", "erfc", "exp", "expm1", "isinf", "isnan", "like", "log1p", "log1pexp", "sigmoid", "tanh",
+    "INF", "erfc", "exp", "expm1", "gelu_erf", "gelu_erf_deriv", "isinf", "isnan", "like", "log1p", "log1pexp", "sigmoid", "tanh",
 ]  # fmt: skip
 
 
@@ -70,3 +70,16 @@ def sigmoid(x):
 def log1pexp(x):
     # log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
     return _M.log1p(_M.exp(-abs(x))) + (x if x > 0 else like(0.0, x))
+
+
+@cuda.jit(device=True)
+def gelu_erf(x):
+    # x Phi(x) = x erfc(-x / sqrt 2) / 2
+    return like(0.5, x) * x * math.erfc(-x * like(0.7071067811865476, x))
+
+
+@cuda.jit(device=True)
+def gelu_erf_deriv(x):
+    # Phi(x) + x phi(x)
+    cdf = like(0.5, x) * math.erfc(-x * like(0.7071067811865476, x))
+    return cdf + x * (like(0.3989422804014327, x) * _M.exp(like(-0.5, x) * x * x))
