@@ -435,41 +435,43 @@ def fma(typingctx, a, b, c):
 
 # --------------------------------------------------------------------------- #
 # float32 GELU (erf form) and its derivative, branch-free:                      #
-#   a = |x|,  x Phi(x) = max(x, 0) - a Phi(-a),  a Phi(-a) = a V(a) e^(-a^2/2)  #
-#   Phi(x) + x phi(x) = [x >= 0] - sign(x) (a - r0) S(a) e^(-a^2/2)             #
-# with V(a) = Phi(-a) e^(a^2/2) = erfcx(a/sqrt 2)/2 (a 4/5 rational, relative   #
-# error 6e-9 on [0, 14.5]) and (a - r0) S(a) = a/sqrt(2 pi) - V(a), r0 the zero  #
-# of the derivative at x = -0.7518 (S: a 4/4 rational, 8e-9); a - r0 is formed  #
-# with r0 in two parts so the derivative keeps its relative accuracy at its     #
-# zero. a^2 is carried as hi + lo (lo = fma(a, a, -hi)) and lo enters the       #
-# reduced argument, so e^(-a^2/2) keeps full relative accuracy in the tail      #
-# (rounding -x/sqrt 2 first, as x erfc(-x/sqrt 2)/2 does, costs up to 85 ulp). #
-# e^(-h/2): n = round(-h/2 log2 e) by the 1.5*2^23 shifter, whose low bits give  #
-# 2^(n+64) by a shift; the 2^-64 is folded into the rationals' numerators, so a  #
-# subnormal result is rounded once. Beyond a = 14.5 the result is 0 (or +-1).   #
-# Max error over every float32 input: bench/tools/ulp_sweep.py.                 #
+#   a = |x| (clamped to 15),  x Phi(x) = max(x, 0) - a Phi(-a),                  #
+#   a Phi(-a) = a V(a) e^(-a^2/2),  V(a) = Phi(-a) e^(a^2/2) = erfcx(a/sqrt 2)/2 #
+#   Phi(x) + x phi(x) = 1 + u (x >= 0), -u (x < 0),                             #
+#   u = e^(-a^2/2) (a/sqrt(2 pi) - V(a)) = e^(-a^2/2) (a - r0) S(a)             #
+# V = C / (a + g(a)) with g a 3/4 rational (C = 1/sqrt(2 pi)); S = C + h(a), h a  #
+# 3/4 rational; r0 = 0.7518 (the zero of the derivative, x = -r0) is held in two #
+# parts so the derivative keeps its relative accuracy there. a^2 is carried as  #
+# hi + lo (lo = fma(a, a, -hi)) and lo enters the reduced argument, so           #
+# e^(-a^2/2) keeps full relative accuracy in the tail (rounding -x/sqrt 2 first, #
+# as x erfc(-x/sqrt 2)/2 does, costs up to 85 ulp there). e^(-hi/2): n by the    #
+# 1.5*2^23 shifter, whose low bits give 2^(n+64) as an exponent-field add; the   #
+# 2^-64 is folded into the rationals, so a subnormal result is rounded once.     #
+# Every multiply-add is an explicit fma. 21 multiply/fma + 1 division per lane.  #
+# Max error over every float32 input: bench/tools/ulp_sweep.py (README).        #
 # --------------------------------------------------------------------------- #
 
-_GELU_CLAMP_F = _F(14.5)
-_MAGIC_F = _F(12583103.0)  # 1.5 * 2^23 + 127 + 64
+_GELU_CLAMP_F = _F(15.0)  # beyond: results below half the least subnormal
+_MAGIC_F = _F(12582976.0)  # 1.5 * 2^23 + 64: vn's low bits hold n + 64
 _TWO_M64 = 2.0**-64
-# e^r = 1 + r P(r) on |r| <= ln2/2 (weighted least squares, 1.1e-8 relative)
-_EXP6_F = tuple(_F(c) for c in (
+# e^r = 1 + r P(r) on |r| <= ln2/2 (weighted least squares, 1.1e-8 relative), written
+# for r2 = -2 r (the scalings by powers of 2 are exact): e^(-r2/2) = 1 + r2 P2(r2)
+_EXP6_F = tuple(_F(c * (-0.5) ** (k + 1)) for k, c in enumerate((
     1.0, 0.4999998211860657, 0.16666486859321594, 0.04167179763317108,
     0.008370374329388142, 0.0013608185108751059,
-))  # fmt: skip
-# g(a) = C / V(a) - a ~ P/Q on [0, 14.5] (lowest degree first; relative error of V
-# through g: 6.7e-10). V = C / (a + g) = C Q / (a Q + P): the rounding errors of P
-# and Q reach V damped by g / (a + g) (0.01 at a = 10)
+)))  # fmt: skip
+_LN2HI2_F = _F(2.0 * 0.693145751953125)
+_LN2LO2_F = _F(2.0 * 1.4286068202862268e-06)
+# g(a) = C / V(a) - a ~ P/Q on [0, 14.5], C = 1/sqrt(2 pi) (lowest degree first;
+# relative error of V through g: 4.4e-8). V = C / (a + g) = C Q / (a Q + P): the
+# rounding errors of P and Q reach V damped by g / (a + g) (0.01 at a = 10).
+# P carries the 2^64 of e, Q the factor C
 _GV_P_F = tuple(_F(c * 2.0**64) for c in (
-    0.7978845834732056, 0.5031793713569641, 0.16628068685531616, 0.02988370507955551,
-    0.0025006732903420925,
+    0.7978845238685608, 0.3979705572128296, 0.10259982198476791, 0.011523990891873837,
 ))  # fmt: skip
 _GV_Q_F = tuple(_F(c * 0.3989422804014327) for c in (
-    1.0, 1.086071491241455, 0.566410481929779, 0.17101241648197174, 0.029896000400185585,
-    0.002500428818166256,
+    1.0, 0.9542089700698853, 0.4265699088573456, 0.10224246233701706, 0.011533606797456741,
 ))  # fmt: skip
-# P carries the 2^64 of e, Q the factor C
 _GV_K_F = _F(2.5066282746310002 * 2.0**64)  # sqrt(2 pi) 2^64 (float32: 1.1e-10 relative)
 # S(a) = C + h(a), h ~ P/Q (relative error of S: 2.1e-8; h/S -> r0/a damps the
 # rounding of P/Q); P and C carry the 2^-64
@@ -486,16 +488,15 @@ _GD_R0LO_F = _F(-1.211444988769017e-08)
 
 @njit(**_J)
 def _exp_half_sq_f32(a):
-    # 2^64 e^(-a^2/2) for 0 <= a <= 14.5 (NaN passes), a^2 = hi + lo exactly
+    # 2^64 e^(-a^2/2) for 0 <= a <= 15 (NaN passes), a^2 = hi + lo exactly:
+    # n = round(-hi/2 log2 e), r2 = hi + 2 n ln2 + lo = -2 r (hi + 2 n ln2hi exact),
+    # e^r by its polynomial, 2^(n + 64) added into the exponent bits
     hi = a * a
     lo = fma(a, a, -hi)
-    z = hi * _F(-0.5)
-    vn = fma(z, _LOG2E_F, _MAGIC_F)
-    s = _i32_as_f32(np.int32(_f32_as_i32(vn) << np.int32(23)))  # 2^(n + 64)
+    vn = fma(hi, _F(-0.5 * 1.4426950408889634), _MAGIC_F)
     n = vn - _MAGIC_F
-    r = fma(n, -_LN2HI_F, z)
-    r = fma(n, -_LN2LO_F, r)
-    r = fma(lo, _F(-0.5), r)
+    r = fma(n, _LN2HI2_F, hi)
+    r = fma(n, _LN2LO2_F, r) + lo
     c = _EXP6_F
     q = c[5]
     q = fma(q, r, c[4])
@@ -504,7 +505,7 @@ def _exp_half_sq_f32(a):
     q = fma(q, r, c[1])
     q = fma(q, r, c[0])
     p = fma(q, r, _ONE_F)
-    return p * s
+    return _i32_as_f32(np.int32(_f32_as_i32(p) + (_f32_as_i32(vn) << np.int32(23))))
 
 
 @njit(**_J)
@@ -517,14 +518,12 @@ def _gelu_erf_f32(x):
     a = _GELU_CLAMP_F if a > _GELU_CLAMP_F else a
     e = _exp_half_sq_f32(a)
     cp = _GV_P_F
-    P = cp[4]
-    P = fma(P, a, cp[3])
+    P = cp[3]
     P = fma(P, a, cp[2])
     P = fma(P, a, cp[1])
     P = fma(P, a, cp[0])
     cq = _GV_Q_F
-    Q = cq[5]
-    Q = fma(Q, a, cq[4])
+    Q = cq[4]
     Q = fma(Q, a, cq[3])
     Q = fma(Q, a, cq[2])
     Q = fma(Q, a, cq[1])
@@ -551,18 +550,50 @@ def _gelu_erf_deriv_f32(x):
     Q = fma(Q, a, cq[2])
     Q = fma(Q, a, cq[1])
     Q = fma(Q, a, cq[0])
-    u = e * (((a - _GD_R0HI_F) - _GD_R0LO_F) * (_GD_C_F + P / Q))
-    return _ONE_F + u if x >= _F(0.0) else -u
+    w = ((a - _GD_R0HI_F) - _GD_R0LO_F) * (_GD_C_F + P / Q)
+    # 1 + e w or -e w, each rounded once (NaN: the second)
+    pos = x >= _F(0.0)
+    return fma(e if pos else -e, w, _ONE_F if pos else _F(0.0))
+
+
+# float64 GELU: x erfc(z)/2 with z = -x/sqrt 2. Rounding z costs erfc a relative
+# error of about 2 z^2 ulp (85 ulp at x = -9, 1500 at x = -38), so z is carried as
+# zh + zl (zl from an fma and the tail of 1/sqrt 2) and erfc(zh + zl) =
+# erfc(zh) - zl 2/sqrt(pi) e^(-zh^2) (the next term is below 1e-30 relative).
+# The derivative's x phi(x) takes x^2 as hi + lo the same way. The derivative's
+# zero at x = -0.7518 still cancels (0.23 - 0.23): up to ~600 ulp within 1e-13 of it.
+_RSQRT2_HI_D = 0.7071067811865476
+_RSQRT2_LO_D = -4.833646656726457e-17
+_TWO_RSQRTPI_D = 1.1283791670955126
+# libmvec's exp where present (an intrinsic: inlining the module's exp here trips a
+# Numba IR check), else the module's
+_exp_d = _mvec.vcall_exp if _mvec.HAVE_LIBMVEC else _exp_f64
+
+
+@njit(**_J)
+def _erfc_neg_scaled_f64(x):
+    # erfc(-x / sqrt 2) with the rounding of -x / sqrt 2 corrected to first order
+    xc = x if abs(x) < 64.0 else 0.0  # beyond, erfc is 0 or 2 (and no inf - inf)
+    zh = -x * _RSQRT2_HI_D
+    zhc = -xc * _RSQRT2_HI_D
+    zl = fma(-xc, _RSQRT2_HI_D, -zhc) - xc * _RSQRT2_LO_D
+    return erfc(zh) - zl * (_TWO_RSQRTPI_D * _exp_d(-zhc * zhc))
 
 
 @njit(**_J)
 def _gelu_erf_f64(x):
-    return 0.5 * x * erfc(-x * 0.7071067811865476)
+    y = 0.5 * x * _erfc_neg_scaled_f64(x)
+    return y if abs(x) != INF else (x if x > 0.0 else 0.0)
 
 
 @njit(**_J)
 def _gelu_erf_deriv_f64(x):
-    return 0.5 * erfc(-x * 0.7071067811865476) + x * (0.3989422804014327 * exp(-0.5 * x * x))
+    xc = x if abs(x) < 64.0 else 0.0  # beyond, x phi(x) is 0
+    hi = xc * xc
+    lo = fma(xc, xc, -hi)
+    e = _exp_d(-0.5 * hi)
+    pdf = 0.3989422804014327 * (e - 0.5 * lo * e)
+    return 0.5 * _erfc_neg_scaled_f64(x) + xc * pdf
 
 
 # --------------------------------------------------------------------------- #

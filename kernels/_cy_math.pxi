@@ -5,6 +5,8 @@
 cdef extern from "fa_simd.h" nogil:
     float fa_gelu_erff(float x)
     float fa_gelu_erf_derivf(float x)
+    double fa_gelu_erf_d(double x)
+    double fa_gelu_erf_deriv_d(double x)
 
 from libc.math cimport (
     INFINITY, erfc, erfcf, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, tanh, tanhf,
@@ -82,7 +84,7 @@ cdef inline floating m_gelu_erf(floating x) noexcept nogil:
     if floating is float:
         return fa_gelu_erff(x)
     else:
-        return 0.5 * x * erfc(-x * 0.7071067811865476)
+        return fa_gelu_erf_d(x)
 
 
 cdef inline floating m_gelu_erf_deriv(floating x) noexcept nogil:
@@ -90,4 +92,4 @@ cdef inline floating m_gelu_erf_deriv(floating x) noexcept nogil:
     if floating is float:
         return fa_gelu_erf_derivf(x)
     else:
-        return 0.5 * erfc(-x * 0.7071067811865476) + x * (0.3989422804014327 * exp(-0.5 * x * x))
+        return fa_gelu_erf_deriv_d(x)

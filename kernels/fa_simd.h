@@ -33,9 +33,9 @@ double erfc(double);
 /* float32 GELU (erf form) and its derivative, branch-free so that gcc vectorizes the
  * loops around them: the C twin of fastact/_math.py (_gelu_erf_f32, same constants,
  * same operations, fused multiply-adds written out since the build uses
- * -ffp-contract=off). With a = |x| clamped to 14.5:
+ * -ffp-contract=off). With a = |x| clamped to 15:
  *   x Phi(x)          = max(x, 0) - e N / (N sqrt(2 pi) + P),  N = a C Q(a)
- *   Phi(x) + x phi(x) = 1 + u (x >= 0), -u (x < 0),  u = e (a - r0) (C + P2/Q2)
+ *   Phi(x) + x phi(x) = 1 + e w (x >= 0), -e w (x < 0),  w = (a - r0) (C + P2/Q2)
  * e = 2^64 exp(-a^2/2) with a^2 = hi + lo (an FMA gives lo), the 2^64 taken back
  * by the 2^64 folded into P and sqrt(2 pi) (forward) and P2, C (derivative). */
 #include <stdint.h>
@@ -43,40 +43,37 @@ static inline float fa_bits_f(int32_t i) { union { int32_t i; float f; } u; u.i 
 static inline int32_t fa_f_bits(float f) { union { int32_t i; float f; } u; u.f = f; return u.i; }
 
 static inline float fa_exp_half_sq_f(float a) {
-    const float magic = 0x1.80017ep23f; /* 1.5 * 2^23 + 127 + 64 */
+    /* 2^64 exp(-a^2/2), 0 <= a <= 15: n = round(-hi/2 log2 e) by the shifter, whose
+     * low bits hold n + 64; r2 = hi + 2 n ln2 + lo = -2 r; e^r = 1 + r2 P2(r2) */
+    const float magic = 0x1.80008p+23f; /* 1.5 * 2^23 + 64 */
     float hi = a * a;
     float lo = fmaf(a, a, -hi);
-    float z = hi * -0.5f;
-    float vn = fmaf(z, 0x1.715476p+0f, magic);
-    float s = fa_bits_f((int32_t)((uint32_t)fa_f_bits(vn) << 23)); /* 2^(n + 64) */
+    float vn = fmaf(hi, -0x1.715476p-1f, magic);
     float n = vn - magic;
-    float r = fmaf(n, -0x1.62e4p-1f, z);
-    r = fmaf(n, -0x1.7f7d1cp-20f, r);
-    r = fmaf(lo, -0.5f, r);
-    float q = 0x1.64bafcp-10f;
-    q = fmaf(q, r, 0x1.1247cap-7f);
-    q = fmaf(q, r, 0x1.556018p-5f);
-    q = fmaf(q, r, 0x1.555464p-3f);
-    q = fmaf(q, r, 0x1.fffff4p-2f);
-    q = fmaf(q, r, 1.0f);
+    float r = fmaf(n, 0x1.62e4p+0f, hi);
+    r = fmaf(n, 0x1.7f7d1cp-19f, r) + lo;
+    float q = 0x1.64bafcp-16f;
+    q = fmaf(q, r, -0x1.1247cap-12f);
+    q = fmaf(q, r, 0x1.556018p-9f);
+    q = fmaf(q, r, -0x1.555464p-6f);
+    q = fmaf(q, r, 0x1.fffff4p-4f);
+    q = fmaf(q, r, -0x1p-1f);
     float p = fmaf(q, r, 1.0f);
-    return p * s;
+    return fa_bits_f((int32_t)((uint32_t)fa_f_bits(p) + ((uint32_t)fa_f_bits(vn) << 23)));
 }
 
 static inline float fa_gelu_erff(float x) {
     float a = fabsf(x);
-    a = a > 14.5f ? 14.5f : a; /* NaN passes */
+    a = a > 15.0f ? 15.0f : a; /* NaN passes */
     float e = fa_exp_half_sq_f(a);
-    float P = 0x1.47c4acp+55f;
-    P = fmaf(P, a, 0x1.e99d58p+58f);
-    P = fmaf(P, a, 0x1.548af8p+61f);
-    P = fmaf(P, a, 0x1.01a0bap+63f);
-    P = fmaf(P, a, 0x1.988454p+63f);
-    float Q = 0x1.057ee4p-10f;
-    Q = fmaf(Q, a, 0x1.86d112p-7f);
-    Q = fmaf(Q, a, 0x1.177222p-4f);
-    Q = fmaf(Q, a, 0x1.cec6c8p-3f);
-    Q = fmaf(Q, a, 0x1.bbadb6p-2f);
+    float P = 0x1.799e3ep+57f;
+    P = fmaf(P, a, 0x1.a43fb6p+60f);
+    P = fmaf(P, a, 0x1.978598p+62f);
+    P = fmaf(P, a, 0x1.988452p+63f);
+    float Q = 0x1.2d8c0ep-8f;
+    Q = fmaf(Q, a, 0x1.4e2466p-5f);
+    Q = fmaf(Q, a, 0x1.5c85a4p-3f);
+    Q = fmaf(Q, a, 0x1.85cf7cp-2f);
     Q = fmaf(Q, a, 0x1.988454p-2f);
     float N = a * Q;
     float t = (e * N) / fmaf(N, 0x1.40d932p+65f, P);
@@ -85,7 +82,7 @@ static inline float fa_gelu_erff(float x) {
 
 static inline float fa_gelu_erf_derivf(float x) {
     float a = fabsf(x);
-    a = a > 14.5f ? 14.5f : a;
+    a = a > 15.0f ? 15.0f : a;
     float e = fa_exp_half_sq_f(a);
     float P = 0x1.259176p-71f;
     P = fmaf(P, a, 0x1.11d784p-68f);
@@ -96,10 +93,35 @@ static inline float fa_gelu_erf_derivf(float x) {
     Q = fmaf(Q, a, 0x1.ac1cf0p-1f);
     Q = fmaf(Q, a, 0x1.6ef92ap+0f);
     Q = fmaf(Q, a, 1.0f);
-    float u = e * (((a - 0x1.80ead2p-1f) - -0x1.a03fd4p-27f) * (0x1.988454p-66f + P / Q));
-    /* 1 + u or -u, as selected constants: gcc does not if-convert an addition it
-     * could sink into a branch (it might trap) */
-    float h = x >= 0.0f ? 1.0f : 0.0f, sg = x >= 0.0f ? 1.0f : -1.0f;
-    return fmaf(sg, u, h);
+    float w = ((a - 0x1.80ead2p-1f) - -0x1.a03fd4p-27f) * (0x1.988454p-66f + P / Q);
+    /* 1 + e w or -e w, each rounded once (NaN: the second) */
+    int pos = x >= 0.0f;
+    return fmaf(pos ? e : -e, w, pos ? 1.0f : 0.0f);
+}
+
+/* float64 GELU: x erfc(z)/2, z = -x/sqrt 2 carried as zh + zl (rounding z would cost
+ * erfc about 2 z^2 ulp): erfc(zh + zl) = erfc(zh) - zl 2/sqrt(pi) e^(-zh^2). The twin
+ * of _gelu_erf_f64 / _gelu_erf_deriv_f64 in fastact/_math.py. */
+static inline double fa_erfc_neg_scaled_d(double x) {
+    double xc = fabs(x) < 64.0 ? x : 0.0; /* beyond, erfc is 0 or 2 (no inf - inf) */
+    double zh = -x * 0.7071067811865476;
+    double zhc = -xc * 0.7071067811865476;
+    double zl = fma(-xc, 0.7071067811865476, -zhc) - xc * -4.833646656726457e-17;
+    return erfc(zh) - zl * (1.1283791670955126 * exp(-zhc * zhc));
+}
+
+static inline double fa_gelu_erf_d(double x) {
+    double y = 0.5 * x * fa_erfc_neg_scaled_d(x);
+    double lim = x > 0.0 ? x : 0.0;
+    return fabs(x) != INFINITY ? y : lim;
+}
+
+static inline double fa_gelu_erf_deriv_d(double x) {
+    double xc = fabs(x) < 64.0 ? x : 0.0; /* beyond, x phi(x) is 0 */
+    double hi = xc * xc;
+    double lo = fma(xc, xc, -hi);
+    double e = exp(-0.5 * hi);
+    double pdf = 0.3989422804014327 * (e - 0.5 * lo * e);
+    return 0.5 * fa_erfc_neg_scaled_d(x) + xc * pdf;
 }
 #endif
