@@ -21,7 +21,8 @@ INF = math.inf
 _M = np if config.ENABLE_CUDASIM else math  # type: ignore[attr-defined]
 
 __all__ = [
-    "INF", "erfc", "exp", "expm1", "gelu_erf", "gelu_erf_deriv", "isinf", "isnan", "like", "log1p", "log1pexp", "sigmoid", "tanh",
+    "INF", "erfc", "exp", "expm1", "gelu_erf", "gelu_erf_deriv", "isinf", "isnan", "like",
+    "log1p", "log1pexp", "sigmoid", "tanh",
 ]  # fmt: skip
 
 
@@ -74,12 +75,14 @@ def log1pexp(x):
 
 @cuda.jit(device=True)
 def gelu_erf(x):
-    # x Phi(x) = x erfc(-x / sqrt 2) / 2
-    return like(0.5, x) * x * math.erfc(-x * like(0.7071067811865476, x))
+    # x Phi(x) = x erfc(-x / sqrt 2) / 2; limits x at +inf and 0 at -inf
+    y = like(0.5, x) * x * math.erfc(-x * like(0.7071067811865476, x))
+    return y if abs(x) != INF else (x if x > 0 else like(0.0, x))
 
 
 @cuda.jit(device=True)
 def gelu_erf_deriv(x):
-    # Phi(x) + x phi(x)
+    # Phi(x) + x phi(x); limits 1 at +inf and 0 at -inf
     cdf = like(0.5, x) * math.erfc(-x * like(0.7071067811865476, x))
-    return cdf + x * (like(0.3989422804014327, x) * _M.exp(like(-0.5, x) * x * x))
+    d = cdf + x * (like(0.3989422804014327, x) * _M.exp(like(-0.5, x) * x * x))
+    return d if abs(x) != INF else (like(1.0, x) if x > 0 else like(0.0, x))

@@ -77,9 +77,12 @@ def main() -> None:
         case = cases[op]
         for n in (int(eval(s.replace("^", "**"))) for s in args.sizes.split(",")):
             d = case.setup(n, np.dtype(args.dtype), 0)
-            calls = {"stream": bench.stream_call(case.stream, d), "torch": lambda d=d: case.torch(d)}
+            calls = {
+                "stream": bench.stream_call(case.stream, d),
+                "torch": lambda d=d, c=case: c.torch(d),
+            }
             for b in backends:
-                calls[b] = lambda d=d, b=b: case.run(d, b)
+                calls[b] = lambda d=d, b=b, c=case: c.run(d, b)
             t = measure(calls, args.rounds, args.min_time)
             row = f"| {op} | {n} |"
             for b in backends:

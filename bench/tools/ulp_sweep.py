@@ -89,7 +89,8 @@ class Worst:
     def update(self, x, got, ref, err) -> None:
         i = int(np.argmax(err))
         if err[i] > self.err:
-            self.err, self.x, self.got, self.ref = float(err[i]), float(x[i]), float(got[i]), float(ref[i])
+            self.err, self.x = float(err[i]), float(x[i])
+            self.got, self.ref = float(got[i]), float(ref[i])
 
     def __str__(self) -> str:
         return f"{self.err:.3g} ulp at x = {self.x!r} (got {self.got!r}, float64 ref {self.ref!r})"
@@ -137,7 +138,8 @@ def exhaustive(chunk_bits: int = 24, backends=("numba", "cython"), torch_too=Tru
             y = tb(x)
             worst[("gelu_backward", "torch")].update(x, y, ref, ulp_err(y, ref))
         if c % 16 == 15:
-            print(f"  {c + 1}/{1 << (32 - chunk_bits)} chunks, {time.time() - t0:.0f} s", flush=True)
+            done = f"{c + 1}/{1 << (32 - chunk_bits)}"
+            print(f"  {done} chunks, {time.time() - t0:.0f} s", flush=True)
     print("\nfloat32, all 2^32 inputs, approximate='none':")
     for (op, who), w in worst.items():
         if w.err >= 0:
