@@ -135,6 +135,8 @@ _CY_RENAMES = {
     "_m.erfc(": "m_erfc(",
     "_m.gelu_erf(": "m_gelu_erf(",
     "_m.gelu_erf_deriv(": "m_gelu_erf_deriv(",
+    "_m.gelu_tanh(": "m_gelu_tanh(",
+    "_m.gelu_tanh_deriv(": "m_gelu_tanh_deriv(",
     "_m.sigmoid(": "m_sigmoid(",
     "_m.isnan(": "m_isnan(",
     "_m.isinf(": "m_isinf(",

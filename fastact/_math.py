@@ -556,6 +556,78 @@ def _gelu_erf_deriv_f32(x):
     return fma(e if pos else -e, w, _ONE_F if pos else _F(0.0))
 
 
+# GELU, tanh form: x sigmoid(z), z = 2 sqrt(2/pi) (x + 0.044715 x^3). In the      #
+# negative tail sigmoid(z) ~ e^z with |z| up to 104, so a float32 z (three        #
+# roundings) would cost |z| * 1.5 ulp; z is formed in float64 (x is exact there)  #
+# and split into float32 hi + lo for an exp that takes both. Both signs from     #
+# E = 2^64 e^(-|z|):  sigmoid(z) = E/(2^64 + E) (z < 0), 2^64/(2^64 + E) (z >= 0). #
+# --------------------------------------------------------------------------- #
+_GT_K1_D = 1.5957691216057308  # 2 sqrt(2/pi)
+_GT_K3_D = 1.5957691216057308 * 0.044715
+_EXPU_F = tuple(_F(c) for c in (
+    1.0, 0.4999998211860657, 0.16666486859321594, 0.04167179763317108,
+    0.008370374329388142, 0.0013608185108751059,
+))  # fmt: skip
+_MAGIC64_F = _F(12582976.0)  # 1.5 * 2^23 + 64
+_TWO64_F = _F(2.0**64)
+
+
+@njit(**_J)
+def _exp_hl_f32(h, lo):
+    # 2^64 e^(h + lo) for -120 <= h <= 0, |lo| <= ulp(h)
+    vn = fma(h, _LOG2E_F, _MAGIC64_F)
+    n = vn - _MAGIC64_F
+    r = fma(n, -_LN2HI_F, h)
+    r = fma(n, -_LN2LO_F, r) + lo
+    c = _EXPU_F
+    q = c[5]
+    q = fma(q, r, c[4])
+    q = fma(q, r, c[3])
+    q = fma(q, r, c[2])
+    q = fma(q, r, c[1])
+    q = fma(q, r, c[0])
+    p = fma(q, r, _ONE_F)
+    return _i32_as_f32(np.int32(_f32_as_i32(p) + (_f32_as_i32(vn) << np.int32(23))))
+
+
+@njit(**_J)
+def _gelu_tanh_z_f32(x):
+    # (E, xc): E = 2^64 e^(-|z|), z = xc (K1 + K3 xc^2) in float64, xc = x clamped to
+    # [-11, 20] (NaN passes): below, the results are 0; above, y = x and y' = 1
+    xc = _F(-11.0) if x < _F(-11.0) else x
+    xc = _F(20.0) if xc > _F(20.0) else xc
+    xd = np.float64(xc)
+    z = xd * (_GT_K1_D + _GT_K3_D * (xd * xd))
+    za = -abs(z)
+    za = -120.0 if za < -120.0 else za  # 2^64 e^-120 is still normal
+    h = np.float32(za)
+    lo = np.float32(za - np.float64(h))
+    return _exp_hl_f32(h, lo), xc
+
+
+@njit(**_J)
+def _gelu_tanh_f32(x):
+    # x < 0: x E / (2^64 + E);  x >= 0: x / (1 + 2^-64 E)
+    E, xc = _gelu_tanh_z_f32(x)
+    neg = x < _F(0.0)
+    num = xc * E if neg else x
+    den = _TWO64_F + E if neg else fma(E, _F(2.0**-64), _ONE_F)
+    return num / den
+
+
+@njit(**_J)
+def _gelu_tanh_deriv_f32(x):
+    # s + x z' s (1 - s), z' = K1 + 3 K3 x^2; with D = 2^64 + E, s = E/D (x < 0) or
+    # 2^64/D, 1 - s the other. s's numerator times (1 + x z' (1 - s)), then / D, so
+    # that a subnormal result is rounded once
+    E, xc = _gelu_tanh_z_f32(x)
+    D = _TWO64_F + E
+    neg = x < _F(0.0)
+    zp = fma(_F(3.0 * _GT_K3_D), xc * xc, _F(_GT_K1_D))
+    oms = (_TWO64_F if neg else E) / D
+    return ((E if neg else _TWO64_F) * fma(xc * zp, oms, _ONE_F)) / D
+
+
 # float64 GELU: x erfc(z)/2 with z = -x/sqrt 2. Rounding z costs erfc a relative
 # error of about 2 z^2 ulp (85 ulp at x = -9, 1500 at x = -38), so z is carried as
 # zh + zl (zl from an fma and the tail of 1/sqrt 2) and erfc(zh + zl) =
@@ -780,3 +852,43 @@ def gelu_erf_deriv(x):
 
 _dispatch(gelu_erf, _gelu_erf_f32, _gelu_erf_f64)
 _dispatch(gelu_erf_deriv, _gelu_erf_deriv_f32, _gelu_erf_deriv_f64)
+
+
+def gelu_tanh(x):
+    """x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) (GELU, tanh form)."""
+    z = 2.0 * math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)
+    return x / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+
+def gelu_tanh_deriv(x):
+    """The derivative of :func:`gelu_tanh`."""
+    k = 2.0 * math.sqrt(2.0 / math.pi)
+    z = k * (x + 0.044715 * x**3)
+    s = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    return s + x * s * (1.0 - s) * k * (1.0 + 3 * 0.044715 * x * x)
+
+
+@njit(**_J)
+def _gelu_tanh_f64(x):
+    # x sigmoid(z) with sigmoid from e = exp(-|z|) (no overflow)
+    z = 1.5957691216057308 * (x + 0.044715 * x * x * x)
+    e = exp(-abs(z))
+    y = x * ((e if z < 0.0 else 1.0) / (1.0 + e))
+    return y if abs(x) != INF else (x if x > 0.0 else 0.0)
+
+
+@njit(**_J)
+def _gelu_tanh_deriv_f64(x):
+    z = 1.5957691216057308 * (x + 0.044715 * x * x * x)
+    e = exp(-abs(z))
+    r = 1.0 / (1.0 + e)
+    s = e * r if z < 0.0 else r
+    oms = r if z < 0.0 else e * r
+    zp = 1.5957691216057308 * (1.0 + 3.0 * 0.044715 * x * x)
+    d = s * (1.0 + x * zp * oms)
+    big = abs(x) >= 1e6  # False for NaN
+    return d if not big else (1.0 if x > 0.0 else 0.0)
+
+
+_dispatch(gelu_tanh, _gelu_tanh_f32, _gelu_tanh_f64)
+_dispatch(gelu_tanh_deriv, _gelu_tanh_deriv_f32, _gelu_tanh_deriv_f64)

@@ -124,4 +124,58 @@ static inline double fa_gelu_erf_deriv_d(double x) {
     double pdf = 0.3989422804014327 * (e - 0.5 * lo * e);
     return 0.5 * fa_erfc_neg_scaled_d(x) + xc * pdf;
 }
+
+/* GELU, tanh form (the twin of _gelu_tanh_f32 / _gelu_tanh_deriv_f32): x sigmoid(z),
+ * z = 2 sqrt(2/pi) (x + 0.044715 x^3) formed in double (a float z would cost |z| *
+ * 1.5 ulp in the tail), split into float hi + lo; E = 2^64 e^(-|z|). */
+static inline float fa_exp_hl_f(float h, float lo) {
+    const float magic = 0x1.80008p+23f; /* 1.5 * 2^23 + 64 */
+    float vn = fmaf(h, 0x1.715476p+0f, magic);
+    float n = vn - magic;
+    float r = fmaf(n, -0x1.62e4p-1f, h);
+    r = fmaf(n, -0x1.7f7d1cp-20f, r) + lo;
+    float q = 0x1.64bafcp-10f;
+    q = fmaf(q, r, 0x1.1247cap-7f);
+    q = fmaf(q, r, 0x1.556018p-5f);
+    q = fmaf(q, r, 0x1.555464p-3f);
+    q = fmaf(q, r, 0x1.fffff4p-2f);
+    q = fmaf(q, r, 1.0f);
+    float p = fmaf(q, r, 1.0f);
+    return fa_bits_f((int32_t)((uint32_t)fa_f_bits(p) + ((uint32_t)fa_f_bits(vn) << 23)));
+}
+
+static inline float fa_gelu_tanh_E(float xc) {
+    double xd = (double)xc;
+    double z = xd * (1.5957691216057308 + 0.07135481627260025 * (xd * xd));
+    double za = -fabs(z);
+    za = za < -120.0 ? -120.0 : za; /* 2^64 e^-120 is still normal */
+    float h = (float)za;
+    float lo = (float)(za - (double)h);
+    return fa_exp_hl_f(h, lo);
+}
+
+static inline float fa_gelu_tanh_clamp(float x) {
+    /* results 0 below -11, x (1 for the derivative) above 20; NaN passes */
+    float xc = x < -11.0f ? -11.0f : x;
+    return xc > 20.0f ? 20.0f : xc;
+}
+
+static inline float fa_gelu_tanhf(float x) {
+    float xc = fa_gelu_tanh_clamp(x);
+    float E = fa_gelu_tanh_E(xc);
+    int neg = x < 0.0f;
+    float num = neg ? xc * E : x;
+    float den = neg ? 0x1p64f + E : fmaf(E, 0x1p-64f, 1.0f);
+    return num / den;
+}
+
+static inline float fa_gelu_tanh_derivf(float x) {
+    float xc = fa_gelu_tanh_clamp(x);
+    float E = fa_gelu_tanh_E(xc);
+    float D = 0x1p64f + E;
+    int neg = x < 0.0f;
+    float zp = fmaf(0x1.b6676cp-3f, xc * xc, 0x1.988454p+0f);
+    float oms = (neg ? 0x1p64f : E) / D;
+    return ((neg ? E : 0x1p64f) * fmaf(xc * zp, oms, 1.0f)) / D;
+}
 #endif
