@@ -21,7 +21,9 @@ INF = math.inf
 _M = np if config.ENABLE_CUDASIM else math  # type: ignore[attr-defined]
 
 __all__ = [
-    "INF", "erfc", "exp", "expm1", "isinf", "isnan", "like", "log1p", "log1pexp", "sigmoid", "tanh",
+    "INF", "erfc", "exp", "expm1", "gelu_erf", "gelu_erf_deriv", "gelu_tanh",
+    "gelu_tanh_deriv", "isinf", "isnan", "like",
+    "log1p", "log1pexp", "sigmoid", "tanh",
 ]  # fmt: skip
 
 
@@ -70,3 +72,41 @@ def sigmoid(x):
 def log1pexp(x):
     # log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
     return _M.log1p(_M.exp(-abs(x))) + (x if x > 0 else like(0.0, x))
+
+
+@cuda.jit(device=True)
+def gelu_erf(x):
+    # x Phi(x) = x erfc(-x / sqrt 2) / 2; limits x at +inf and 0 at -inf
+    y = like(0.5, x) * x * math.erfc(-x * like(0.7071067811865476, x))
+    return y if abs(x) != INF else (x if x > 0 else like(0.0, x))
+
+
+@cuda.jit(device=True)
+def gelu_erf_deriv(x):
+    # Phi(x) + x phi(x); limits 1 at +inf and 0 at -inf
+    cdf = like(0.5, x) * math.erfc(-x * like(0.7071067811865476, x))
+    d = cdf + x * (like(0.3989422804014327, x) * _M.exp(like(-0.5, x) * x * x))
+    return d if abs(x) != INF else (like(1.0, x) if x > 0 else like(0.0, x))
+
+
+@cuda.jit(device=True)
+def gelu_tanh(x):
+    # x sigmoid(z), z = 2 sqrt(2/pi) (x + 0.044715 x^3), sigmoid from e = exp(-|z|)
+    z = like(1.5957691216057308, x) * (x + like(0.044715, x) * x * x * x)
+    e = _M.exp(-abs(z))
+    y = x * ((e if z < 0 else like(1.0, x)) / (like(1.0, x) + e))
+    return y if abs(x) != INF else (x if x > 0 else like(0.0, x))
+
+
+@cuda.jit(device=True)
+def gelu_tanh_deriv(x):
+    # s (1 + x z' (1 - s)), s = sigmoid(z), z' = 2 sqrt(2/pi) (1 + 3 0.044715 x^2)
+    z = like(1.5957691216057308, x) * (x + like(0.044715, x) * x * x * x)
+    e = _M.exp(-abs(z))
+    r = like(1.0, x) / (like(1.0, x) + e)
+    s = e * r if z < 0 else r
+    oms = r if z < 0 else e * r
+    zp = like(1.5957691216057308, x) * (like(1.0, x) + like(0.134145, x) * x * x)
+    d = s * (like(1.0, x) + x * zp * oms)
+    big = abs(x) >= like(1e6, x)  # False for NaN
+    return d if not big else (like(1.0, x) if x > 0 else like(0.0, x))

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 from numba.np.numpy_support import as_dtype
@@ -412,6 +413,262 @@ def _erfc_f64(x):
 
 
 # --------------------------------------------------------------------------- #
+# Fused multiply-add: llvm.fma (one rounding). Without fast-math LLVM never     #
+# contracts a*b + c by itself, and the error-free product a*a = hi + lo needs it. #
+# --------------------------------------------------------------------------- #
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c with one rounding (``llvm.fma``; a vfmadd instruction with FMA)."""
+    if not (a == b == c and a in (types.float32, types.float64)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ty = args[0].type
+        name = "llvm.fma.f32" if isinstance(ty, ir.FloatType) else "llvm.fma.f64"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), name)
+        return builder.call(fn, args)
+
+    return a(a, a, a), codegen
+
+
+# --------------------------------------------------------------------------- #
+# float32 GELU (erf form) and its derivative, branch-free:                      #
+#   a = |x| (clamped to 15),  x Phi(x) = max(x, 0) - a Phi(-a),                  #
+#   a Phi(-a) = a V(a) e^(-a^2/2),  V(a) = Phi(-a) e^(a^2/2) = erfcx(a/sqrt 2)/2 #
+#   Phi(x) + x phi(x) = 1 + u (x >= 0), -u (x < 0),                             #
+#   u = e^(-a^2/2) (a/sqrt(2 pi) - V(a)) = e^(-a^2/2) (a - r0) S(a)             #
+# V = C / (a + g(a)) with g a 3/4 rational (C = 1/sqrt(2 pi)); S = C + h(a), h a  #
+# 3/4 rational; r0 = 0.7518 (the zero of the derivative, x = -r0) is held in two #
+# parts so the derivative keeps its relative accuracy there. a^2 is carried as  #
+# hi + lo (lo = fma(a, a, -hi)) and lo enters the reduced argument, so           #
+# e^(-a^2/2) keeps full relative accuracy in the tail (rounding -x/sqrt 2 first, #
+# as x erfc(-x/sqrt 2)/2 does, costs up to 85 ulp there). e^(-hi/2): n by the    #
+# 1.5*2^23 shifter, whose low bits give 2^(n+64) as an exponent-field add; the   #
+# 2^-64 is folded into the rationals, so a subnormal result is rounded once.     #
+# Every multiply-add is an explicit fma. 21 multiply/fma + 1 division per lane.  #
+# Max error over every float32 input: bench/tools/ulp_sweep.py (README).        #
+# --------------------------------------------------------------------------- #
+
+_GELU_CLAMP_F = _F(15.0)  # beyond: results below half the least subnormal
+_MAGIC_F = _F(12582976.0)  # 1.5 * 2^23 + 64: vn's low bits hold n + 64
+_TWO_M64 = 2.0**-64
+# e^r = 1 + r P(r) on |r| <= ln2/2 (weighted least squares, 1.1e-8 relative), written
+# for r2 = -2 r (the scalings by powers of 2 are exact): e^(-r2/2) = 1 + r2 P2(r2)
+_EXP6_F = tuple(_F(c * (-0.5) ** (k + 1)) for k, c in enumerate((
+    1.0, 0.4999998211860657, 0.16666486859321594, 0.04167179763317108,
+    0.008370374329388142, 0.0013608185108751059,
+)))  # fmt: skip
+_LN2HI2_F = _F(2.0 * 0.693145751953125)
+_LN2LO2_F = _F(2.0 * 1.4286068202862268e-06)
+# g(a) = C / V(a) - a ~ P/Q on [0, 14.5], C = 1/sqrt(2 pi) (lowest degree first;
+# relative error of V through g: 4.4e-8). V = C / (a + g) = C Q / (a Q + P): the
+# rounding errors of P and Q reach V damped by g / (a + g) (0.01 at a = 10).
+# P carries the 2^64 of e, Q the factor C
+_GV_P_F = tuple(_F(c * 2.0**64) for c in (
+    0.7978845238685608, 0.3979705572128296, 0.10259982198476791, 0.011523990891873837,
+))  # fmt: skip
+_GV_Q_F = tuple(_F(c * 0.3989422804014327) for c in (
+    1.0, 0.9542089700698853, 0.4265699088573456, 0.10224246233701706, 0.011533606797456741,
+))  # fmt: skip
+_GV_K_F = _F(2.5066282746310002 * 2.0**64)  # sqrt(2 pi) 2^64 (float32: 1.1e-10 relative)
+# S(a) = C + h(a), h ~ P/Q (relative error of S: 2.1e-8; h/S -> r0/a damps the
+# rounding of P/Q); P and C carry the 2^-64
+_GD_C_F = _F(0.3989422804014327 * _TWO_M64)
+_GD_P_F = tuple(_F(c * _TWO_M64) for c in (
+    0.26613569259643555, 0.20485009253025055, 0.06685592234134674, 0.008958990685641766,
+))  # fmt: skip
+_GD_Q_F = tuple(_F(c) for c in (
+    1.0, 1.433489441871643, 0.836158275604248, 0.2401106208562851, 0.029873114079236984,
+))  # fmt: skip
+_GD_R0HI_F = _F(0.7517915368080139)
+_GD_R0LO_F = _F(-1.211444988769017e-08)
+
+
+@njit(**_J)
+def _exp_half_sq_f32(a):
+    # 2^64 e^(-a^2/2) for 0 <= a <= 15 (NaN passes), a^2 = hi + lo exactly:
+    # n = round(-hi/2 log2 e), r2 = hi + 2 n ln2 + lo = -2 r (hi + 2 n ln2hi exact),
+    # e^r by its polynomial, 2^(n + 64) added into the exponent bits
+    hi = a * a
+    lo = fma(a, a, -hi)
+    vn = fma(hi, _F(-0.5 * 1.4426950408889634), _MAGIC_F)
+    n = vn - _MAGIC_F
+    r = fma(n, _LN2HI2_F, hi)
+    r = fma(n, _LN2LO2_F, r) + lo
+    c = _EXP6_F
+    q = c[5]
+    q = fma(q, r, c[4])
+    q = fma(q, r, c[3])
+    q = fma(q, r, c[2])
+    q = fma(q, r, c[1])
+    q = fma(q, r, c[0])
+    p = fma(q, r, _ONE_F)
+    return _i32_as_f32(np.int32(_f32_as_i32(p) + (_f32_as_i32(vn) << np.int32(23))))
+
+
+@njit(**_J)
+def _gelu_erf_f32(x):
+    # x Phi(x) = max(x, 0) - t,  t = a V(a) e^(-a^2/2) = e N / (N / C + P)
+    # with N = C a Q(a). The rounding of N reaches t damped by g / (a + g); the
+    # undamped roundings are e, e N, the denominator and the division.
+    # The denominator carries the 2^64 of e (2^64 K = 2^64 sqrt(2 pi): one fma).
+    a = abs(x)
+    a = _GELU_CLAMP_F if a > _GELU_CLAMP_F else a
+    e = _exp_half_sq_f32(a)
+    cp = _GV_P_F
+    P = cp[3]
+    P = fma(P, a, cp[2])
+    P = fma(P, a, cp[1])
+    P = fma(P, a, cp[0])
+    cq = _GV_Q_F
+    Q = cq[4]
+    Q = fma(Q, a, cq[3])
+    Q = fma(Q, a, cq[2])
+    Q = fma(Q, a, cq[1])
+    Q = fma(Q, a, cq[0])
+    N = a * Q
+    t = (e * N) / fma(N, _GV_K_F, P)
+    return (x if x > _F(0.0) else _F(0.0)) - t
+
+
+@njit(**_J)
+def _gelu_erf_deriv_f32(x):
+    # Phi(x) + x phi(x) = 1 + u (x >= 0), -u (x < 0); u = (a - r0) (C + P/Q) e^(-a^2/2)
+    a = abs(x)
+    a = _GELU_CLAMP_F if a > _GELU_CLAMP_F else a
+    e = _exp_half_sq_f32(a)
+    cp = _GD_P_F
+    P = cp[3]
+    P = fma(P, a, cp[2])
+    P = fma(P, a, cp[1])
+    P = fma(P, a, cp[0])
+    cq = _GD_Q_F
+    Q = cq[4]
+    Q = fma(Q, a, cq[3])
+    Q = fma(Q, a, cq[2])
+    Q = fma(Q, a, cq[1])
+    Q = fma(Q, a, cq[0])
+    w = ((a - _GD_R0HI_F) - _GD_R0LO_F) * (_GD_C_F + P / Q)
+    # 1 + e w or -e w, each rounded once (NaN: the second)
+    pos = x >= _F(0.0)
+    return fma(e if pos else -e, w, _ONE_F if pos else _F(0.0))
+
+
+# GELU, tanh form: x sigmoid(z), z = 2 sqrt(2/pi) (x + 0.044715 x^3). In the      #
+# negative tail sigmoid(z) ~ e^z with |z| up to 104, so a float32 z (three        #
+# roundings) would cost |z| * 1.5 ulp; z is formed in float64 (x is exact there)  #
+# and split into float32 hi + lo for an exp that takes both. Both signs from     #
+# E = 2^64 e^(-|z|):  sigmoid(z) = E/(2^64 + E) (z < 0), 2^64/(2^64 + E) (z >= 0). #
+# --------------------------------------------------------------------------- #
+_GT_K1_D = 1.5957691216057308  # 2 sqrt(2/pi)
+_GT_K3_D = 1.5957691216057308 * 0.044715
+_EXPU_F = tuple(_F(c) for c in (
+    1.0, 0.4999998211860657, 0.16666486859321594, 0.04167179763317108,
+    0.008370374329388142, 0.0013608185108751059,
+))  # fmt: skip
+_MAGIC64_F = _F(12582976.0)  # 1.5 * 2^23 + 64
+_TWO64_F = _F(2.0**64)
+
+
+@njit(**_J)
+def _exp_hl_f32(h, lo):
+    # 2^64 e^(h + lo) for -120 <= h <= 0, |lo| <= ulp(h)
+    vn = fma(h, _LOG2E_F, _MAGIC64_F)
+    n = vn - _MAGIC64_F
+    r = fma(n, -_LN2HI_F, h)
+    r = fma(n, -_LN2LO_F, r) + lo
+    c = _EXPU_F
+    q = c[5]
+    q = fma(q, r, c[4])
+    q = fma(q, r, c[3])
+    q = fma(q, r, c[2])
+    q = fma(q, r, c[1])
+    q = fma(q, r, c[0])
+    p = fma(q, r, _ONE_F)
+    return _i32_as_f32(np.int32(_f32_as_i32(p) + (_f32_as_i32(vn) << np.int32(23))))
+
+
+@njit(**_J)
+def _gelu_tanh_z_f32(x):
+    # (E, xc): E = 2^64 e^(-|z|), z = xc (K1 + K3 xc^2) in float64, xc = x clamped to
+    # [-11, 20] (NaN passes): below, the results are 0; above, y = x and y' = 1
+    xc = _F(-11.0) if x < _F(-11.0) else x
+    xc = _F(20.0) if xc > _F(20.0) else xc
+    xd = np.float64(xc)
+    z = xd * (_GT_K1_D + _GT_K3_D * (xd * xd))
+    za = -abs(z)
+    za = -120.0 if za < -120.0 else za  # 2^64 e^-120 is still normal
+    h = np.float32(za)
+    lo = np.float32(za - np.float64(h))
+    return _exp_hl_f32(h, lo), xc
+
+
+@njit(**_J)
+def _gelu_tanh_f32(x):
+    # x < 0: x E / (2^64 + E);  x >= 0: x / (1 + 2^-64 E)
+    E, xc = _gelu_tanh_z_f32(x)
+    neg = x < _F(0.0)
+    num = xc * E if neg else x
+    den = _TWO64_F + E if neg else fma(E, _F(2.0**-64), _ONE_F)
+    return num / den
+
+
+@njit(**_J)
+def _gelu_tanh_deriv_f32(x):
+    # s + x z' s (1 - s), z' = K1 + 3 K3 x^2; with D = 2^64 + E, s = E/D (x < 0) or
+    # 2^64/D, 1 - s the other. s's numerator times (1 + x z' (1 - s)), then / D, so
+    # that a subnormal result is rounded once
+    E, xc = _gelu_tanh_z_f32(x)
+    D = _TWO64_F + E
+    neg = x < _F(0.0)
+    zp = fma(_F(3.0 * _GT_K3_D), xc * xc, _F(_GT_K1_D))
+    oms = (_TWO64_F if neg else E) / D
+    return ((E if neg else _TWO64_F) * fma(xc * zp, oms, _ONE_F)) / D
+
+
+# float64 GELU: x erfc(z)/2 with z = -x/sqrt 2. Rounding z costs erfc a relative
+# error of about 2 z^2 ulp (85 ulp at x = -9, 1500 at x = -38), so z is carried as
+# zh + zl (zl from an fma and the tail of 1/sqrt 2) and erfc(zh + zl) =
+# erfc(zh) - zl 2/sqrt(pi) e^(-zh^2) (the next term is below 1e-30 relative).
+# The derivative's x phi(x) takes x^2 as hi + lo the same way. The derivative's
+# zero at x = -0.7518 still cancels (0.23 - 0.23): up to ~600 ulp within 1e-13 of it.
+_RSQRT2_HI_D = 0.7071067811865476
+_RSQRT2_LO_D = -4.833646656726457e-17
+_TWO_RSQRTPI_D = 1.1283791670955126
+# libmvec's exp where present (an intrinsic: inlining the module's exp here trips a
+# Numba IR check), else the module's
+_exp_d = _mvec.vcall_exp if _mvec.HAVE_LIBMVEC else _exp_f64
+
+
+@njit(**_J)
+def _erfc_neg_scaled_f64(x):
+    # erfc(-x / sqrt 2) with the rounding of -x / sqrt 2 corrected to first order
+    xc = x if abs(x) < 64.0 else 0.0  # beyond, erfc is 0 or 2 (and no inf - inf)
+    zh = -x * _RSQRT2_HI_D
+    zhc = -xc * _RSQRT2_HI_D
+    zl = fma(-xc, _RSQRT2_HI_D, -zhc) - xc * _RSQRT2_LO_D
+    return erfc(zh) - zl * (_TWO_RSQRTPI_D * _exp_d(-zhc * zhc))
+
+
+@njit(**_J)
+def _gelu_erf_f64(x):
+    y = 0.5 * x * _erfc_neg_scaled_f64(x)
+    return y if abs(x) != INF else (x if x > 0.0 else 0.0)
+
+
+@njit(**_J)
+def _gelu_erf_deriv_f64(x):
+    xc = x if abs(x) < 64.0 else 0.0  # beyond, x phi(x) is 0
+    hi = xc * xc
+    lo = fma(xc, xc, -hi)
+    e = _exp_d(-0.5 * hi)
+    pdf = 0.3989422804014327 * (e - 0.5 * lo * e)
+    return 0.5 * _erfc_neg_scaled_f64(x) + xc * pdf
+
+
+# --------------------------------------------------------------------------- #
 # Public entry points: Python fallbacks plus overloads choosing by float type. #
 # --------------------------------------------------------------------------- #
 
@@ -579,3 +836,59 @@ def isinf(x):
 def sigmoid(x):
     """1 / (1 + exp(-x)): exact limits 0 and 1 at -inf and +inf."""
     return like(1.0, x) / (like(1.0, x) + exp(-x))
+
+
+def gelu_erf(x):
+    """x Phi(x) = x erfc(-x / sqrt 2) / 2 (GELU, erf form); float32 within 6 ulp everywhere."""
+    return 0.5 * x * math.erfc(-x / math.sqrt(2.0))
+
+
+def gelu_erf_deriv(x):
+    """Phi(x) + x phi(x): the derivative of :func:`gelu_erf`."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0)) + x * math.exp(-0.5 * x * x) / math.sqrt(
+        2.0 * math.pi
+    )
+
+
+_dispatch(gelu_erf, _gelu_erf_f32, _gelu_erf_f64)
+_dispatch(gelu_erf_deriv, _gelu_erf_deriv_f32, _gelu_erf_deriv_f64)
+
+
+def gelu_tanh(x):
+    """x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) (GELU, tanh form)."""
+    z = 2.0 * math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)
+    return x / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+
+def gelu_tanh_deriv(x):
+    """The derivative of :func:`gelu_tanh`."""
+    k = 2.0 * math.sqrt(2.0 / math.pi)
+    z = k * (x + 0.044715 * x**3)
+    s = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    return s + x * s * (1.0 - s) * k * (1.0 + 3 * 0.044715 * x * x)
+
+
+@njit(**_J)
+def _gelu_tanh_f64(x):
+    # x sigmoid(z) with sigmoid from e = exp(-|z|) (no overflow)
+    z = 1.5957691216057308 * (x + 0.044715 * x * x * x)
+    e = exp(-abs(z))
+    y = x * ((e if z < 0.0 else 1.0) / (1.0 + e))
+    return y if abs(x) != INF else (x if x > 0.0 else 0.0)
+
+
+@njit(**_J)
+def _gelu_tanh_deriv_f64(x):
+    z = 1.5957691216057308 * (x + 0.044715 * x * x * x)
+    e = exp(-abs(z))
+    r = 1.0 / (1.0 + e)
+    s = e * r if z < 0.0 else r
+    oms = r if z < 0.0 else e * r
+    zp = 1.5957691216057308 * (1.0 + 3.0 * 0.044715 * x * x)
+    d = s * (1.0 + x * zp * oms)
+    big = abs(x) >= 1e6  # False for NaN
+    return d if not big else (1.0 if x > 0.0 else 0.0)
+
+
+_dispatch(gelu_tanh, _gelu_tanh_f32, _gelu_tanh_f64)
+_dispatch(gelu_tanh_deriv, _gelu_tanh_deriv_f32, _gelu_tanh_deriv_f64)

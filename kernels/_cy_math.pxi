@@ -3,7 +3,12 @@
 # libm, vectorized through libmvec by the declarations in fa_simd.h).
 
 cdef extern from "fa_simd.h" nogil:
-    pass
+    float fa_gelu_erff(float x)
+    float fa_gelu_erf_derivf(float x)
+    double fa_gelu_erf_d(double x)
+    double fa_gelu_erf_deriv_d(double x)
+    float fa_gelu_tanhf(float x)
+    float fa_gelu_tanh_derivf(float x)
 
 from libc.math cimport (
     INFINITY, erfc, erfcf, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, tanh, tanhf,
@@ -74,3 +79,47 @@ cdef inline floating m_log1pexp(floating x) noexcept nogil:
     # log(1 + e^x) = max(x, 0) + log1p(e^-|x|) (softplus / log-sigmoid core)
     cdef floating nabs = -x if x > 0 else x
     return m_log1p(m_exp(nabs)) + (x if x > 0 else <floating>0.0)
+
+
+cdef inline floating m_gelu_erf(floating x) noexcept nogil:
+    # x Phi(x) = x erfc(-x / sqrt 2) / 2 (float32: fa_simd.h, 6 ulp everywhere)
+    if floating is float:
+        return fa_gelu_erff(x)
+    else:
+        return fa_gelu_erf_d(x)
+
+
+cdef inline floating m_gelu_erf_deriv(floating x) noexcept nogil:
+    # Phi(x) + x phi(x)
+    if floating is float:
+        return fa_gelu_erf_derivf(x)
+    else:
+        return fa_gelu_erf_deriv_d(x)
+
+
+cdef inline floating m_gelu_tanh(floating x) noexcept nogil:
+    # x sigmoid(z), z = 2 sqrt(2/pi) (x + 0.044715 x^3) (float32: fa_simd.h)
+    cdef double z, e, y
+    if floating is float:
+        return fa_gelu_tanhf(x)
+    else:
+        z = 1.5957691216057308 * (x + 0.044715 * x * x * x)
+        e = exp(-fabs(z))
+        y = x * ((e if z < 0.0 else 1.0) / (1.0 + e))
+        return y if fabs(x) != INFINITY else (x if x > 0.0 else 0.0)
+
+
+cdef inline floating m_gelu_tanh_deriv(floating x) noexcept nogil:
+    # s (1 + x z' (1 - s)), s = sigmoid(z)
+    cdef double z, e, r, s, oms, zp, d
+    if floating is float:
+        return fa_gelu_tanh_derivf(x)
+    else:
+        z = 1.5957691216057308 * (x + 0.044715 * x * x * x)
+        e = exp(-fabs(z))
+        r = 1.0 / (1.0 + e)
+        s = e * r if z < 0.0 else r
+        oms = r if z < 0.0 else e * r
+        zp = 1.5957691216057308 * (1.0 + 3.0 * 0.044715 * x * x)
+        d = s * (1.0 + x * zp * oms)
+        return d if not fabs(x) >= 1e6 else (1.0 if x > 0.0 else 0.0)

@@ -29,4 +29,153 @@ float erfcf(float);
 #pragma omp declare simd notinbranch
 double erfc(double);
 #endif
+
+/* float32 GELU (erf form) and its derivative, branch-free so that gcc vectorizes the
+ * loops around them: the C twin of fastact/_math.py (_gelu_erf_f32, same constants,
+ * same operations, fused multiply-adds written out since the build uses
+ * -ffp-contract=off). With a = |x| clamped to 15:
+ *   x Phi(x)          = max(x, 0) - e N / (N sqrt(2 pi) + P),  N = a C Q(a)
+ *   Phi(x) + x phi(x) = 1 + e w (x >= 0), -e w (x < 0),  w = (a - r0) (C + P2/Q2)
+ * e = 2^64 exp(-a^2/2) with a^2 = hi + lo (an FMA gives lo), the 2^64 taken back
+ * by the 2^64 folded into P and sqrt(2 pi) (forward) and P2, C (derivative). */
+#include <stdint.h>
+static inline float fa_bits_f(int32_t i) { union { int32_t i; float f; } u; u.i = i; return u.f; }
+static inline int32_t fa_f_bits(float f) { union { int32_t i; float f; } u; u.f = f; return u.i; }
+
+static inline float fa_exp_half_sq_f(float a) {
+    /* 2^64 exp(-a^2/2), 0 <= a <= 15: n = round(-hi/2 log2 e) by the shifter, whose
+     * low bits hold n + 64; r2 = hi + 2 n ln2 + lo = -2 r; e^r = 1 + r2 P2(r2) */
+    const float magic = 0x1.80008p+23f; /* 1.5 * 2^23 + 64 */
+    float hi = a * a;
+    float lo = fmaf(a, a, -hi);
+    float vn = fmaf(hi, -0x1.715476p-1f, magic);
+    float n = vn - magic;
+    float r = fmaf(n, 0x1.62e4p+0f, hi);
+    r = fmaf(n, 0x1.7f7d1cp-19f, r) + lo;
+    float q = 0x1.64bafcp-16f;
+    q = fmaf(q, r, -0x1.1247cap-12f);
+    q = fmaf(q, r, 0x1.556018p-9f);
+    q = fmaf(q, r, -0x1.555464p-6f);
+    q = fmaf(q, r, 0x1.fffff4p-4f);
+    q = fmaf(q, r, -0x1p-1f);
+    float p = fmaf(q, r, 1.0f);
+    return fa_bits_f((int32_t)((uint32_t)fa_f_bits(p) + ((uint32_t)fa_f_bits(vn) << 23)));
+}
+
+static inline float fa_gelu_erff(float x) {
+    float a = fabsf(x);
+    a = a > 15.0f ? 15.0f : a; /* NaN passes */
+    float e = fa_exp_half_sq_f(a);
+    float P = 0x1.799e3ep+57f;
+    P = fmaf(P, a, 0x1.a43fb6p+60f);
+    P = fmaf(P, a, 0x1.978598p+62f);
+    P = fmaf(P, a, 0x1.988452p+63f);
+    float Q = 0x1.2d8c0ep-8f;
+    Q = fmaf(Q, a, 0x1.4e2466p-5f);
+    Q = fmaf(Q, a, 0x1.5c85a4p-3f);
+    Q = fmaf(Q, a, 0x1.85cf7cp-2f);
+    Q = fmaf(Q, a, 0x1.988454p-2f);
+    float N = a * Q;
+    float t = (e * N) / fmaf(N, 0x1.40d932p+65f, P);
+    return (x > 0.0f ? x : 0.0f) - t;
+}
+
+static inline float fa_gelu_erf_derivf(float x) {
+    float a = fabsf(x);
+    a = a > 15.0f ? 15.0f : a;
+    float e = fa_exp_half_sq_f(a);
+    float P = 0x1.259176p-71f;
+    P = fmaf(P, a, 0x1.11d784p-68f);
+    P = fmaf(P, a, 0x1.a38872p-67f);
+    P = fmaf(P, a, 0x1.1085ep-66f);
+    float Q = 0x1.e970ecp-6f;
+    Q = fmaf(Q, a, 0x1.ebbf1ep-3f);
+    Q = fmaf(Q, a, 0x1.ac1cf0p-1f);
+    Q = fmaf(Q, a, 0x1.6ef92ap+0f);
+    Q = fmaf(Q, a, 1.0f);
+    float w = ((a - 0x1.80ead2p-1f) - -0x1.a03fd4p-27f) * (0x1.988454p-66f + P / Q);
+    /* 1 + e w or -e w, each rounded once (NaN: the second) */
+    int pos = x >= 0.0f;
+    return fmaf(pos ? e : -e, w, pos ? 1.0f : 0.0f);
+}
+
+/* float64 GELU: x erfc(z)/2, z = -x/sqrt 2 carried as zh + zl (rounding z would cost
+ * erfc about 2 z^2 ulp): erfc(zh + zl) = erfc(zh) - zl 2/sqrt(pi) e^(-zh^2). The twin
+ * of _gelu_erf_f64 / _gelu_erf_deriv_f64 in fastact/_math.py. */
+static inline double fa_erfc_neg_scaled_d(double x) {
+    double xc = fabs(x) < 64.0 ? x : 0.0; /* beyond, erfc is 0 or 2 (no inf - inf) */
+    double zh = -x * 0.7071067811865476;
+    double zhc = -xc * 0.7071067811865476;
+    double zl = fma(-xc, 0.7071067811865476, -zhc) - xc * -4.833646656726457e-17;
+    return erfc(zh) - zl * (1.1283791670955126 * exp(-zhc * zhc));
+}
+
+static inline double fa_gelu_erf_d(double x) {
+    double y = 0.5 * x * fa_erfc_neg_scaled_d(x);
+    double lim = x > 0.0 ? x : 0.0;
+    return fabs(x) != INFINITY ? y : lim;
+}
+
+static inline double fa_gelu_erf_deriv_d(double x) {
+    double xc = fabs(x) < 64.0 ? x : 0.0; /* beyond, x phi(x) is 0 */
+    double hi = xc * xc;
+    double lo = fma(xc, xc, -hi);
+    double e = exp(-0.5 * hi);
+    double pdf = 0.3989422804014327 * (e - 0.5 * lo * e);
+    return 0.5 * fa_erfc_neg_scaled_d(x) + xc * pdf;
+}
+
+/* GELU, tanh form (the twin of _gelu_tanh_f32 / _gelu_tanh_deriv_f32): x sigmoid(z),
+ * z = 2 sqrt(2/pi) (x + 0.044715 x^3) formed in double (a float z would cost |z| *
+ * 1.5 ulp in the tail), split into float hi + lo; E = 2^64 e^(-|z|). */
+static inline float fa_exp_hl_f(float h, float lo) {
+    const float magic = 0x1.80008p+23f; /* 1.5 * 2^23 + 64 */
+    float vn = fmaf(h, 0x1.715476p+0f, magic);
+    float n = vn - magic;
+    float r = fmaf(n, -0x1.62e4p-1f, h);
+    r = fmaf(n, -0x1.7f7d1cp-20f, r) + lo;
+    float q = 0x1.64bafcp-10f;
+    q = fmaf(q, r, 0x1.1247cap-7f);
+    q = fmaf(q, r, 0x1.556018p-5f);
+    q = fmaf(q, r, 0x1.555464p-3f);
+    q = fmaf(q, r, 0x1.fffff4p-2f);
+    q = fmaf(q, r, 1.0f);
+    float p = fmaf(q, r, 1.0f);
+    return fa_bits_f((int32_t)((uint32_t)fa_f_bits(p) + ((uint32_t)fa_f_bits(vn) << 23)));
+}
+
+static inline float fa_gelu_tanh_E(float xc) {
+    double xd = (double)xc;
+    double z = xd * (1.5957691216057308 + 0.07135481627260025 * (xd * xd));
+    double za = -fabs(z);
+    za = za < -120.0 ? -120.0 : za; /* 2^64 e^-120 is still normal */
+    float h = (float)za;
+    float lo = (float)(za - (double)h);
+    return fa_exp_hl_f(h, lo);
+}
+
+static inline float fa_gelu_tanh_clamp(float x) {
+    /* results 0 below -11, x (1 for the derivative) above 20; NaN passes */
+    float xc = x < -11.0f ? -11.0f : x;
+    return xc > 20.0f ? 20.0f : xc;
+}
+
+static inline float fa_gelu_tanhf(float x) {
+    float xc = fa_gelu_tanh_clamp(x);
+    float E = fa_gelu_tanh_E(xc);
+    int neg = x < 0.0f;
+    float num = neg ? xc * E : x;
+    float den = neg ? 0x1p64f + E : fmaf(E, 0x1p-64f, 1.0f);
+    return num / den;
+}
+
+static inline float fa_gelu_tanh_derivf(float x) {
+    float xc = fa_gelu_tanh_clamp(x);
+    float E = fa_gelu_tanh_E(xc);
+    float D = 0x1p64f + E;
+    int neg = x < 0.0f;
+    float zp = fmaf(0x1.b6676cp-3f, xc * xc, 0x1.988454p+0f);
+    float oms = (neg ? 0x1p64f : E) / D;
+    return ((neg ? E : 0x1p64f) * fmaf(xc * zp, oms, 1.0f)) / D;
+}
 #endif
