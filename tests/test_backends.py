@@ -233,26 +233,59 @@ def _rows(dtype: Any, C: int) -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name", COMPARED)
-def test_log_sum_of_a_dominant_row(name, dtype, request):
-    # log(s) with s = 1 + t, t tiny: the NumPy/Numba/Cython kernels keep t as log1p(t)
-    # (logsumexp([0, -40]) = 4.25e-18, the README's example); the CUDA kernels take log(s)
-    x = np.array([[0.0, -40.0, -45.0], [60.0, 1.0, 2.0], [9.0, 0.5, -1.0]], dtype=dtype)
-    if name == "cuda":
-        reason = "CUDA row kernels take log(s), not log1p(s - 1), for s just above 1"
+def _dominant_rows(dtype: Any) -> list[np.ndarray]:
+    """Rows whose maximum dominates (s = 1 + t, t tiny), padded with -inf to the short,
+    mid-size and long row kernels' sizes."""
+    x3 = np.array([[0.0, -40.0, -45.0], [60.0, 1.0, 2.0], [9.0, 0.5, -1.0]])
+    return [
+        np.pad(x3, ((0, 0), (0, p)), constant_values=-np.inf).astype(dtype) for p in (0, 37, 67)
+    ]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", COMPARED)
+def test_log_sum_of_a_dominant_row(name, dtype):
+    # log(s) is log1p(t) (logsumexp([0, -40]) = 4.25e-18, the README's example;
+    # log(1 + t) would give 0)
+    for x in _dominant_rows(dtype):
+
+        def lse(r: Run, x: np.ndarray = x) -> list:
+            out = r.empty((3,), dtype)
+            r.be.logsumexp(r.put(x), out)
+            return [out]
+
+        def log_sm(r: Run, x: np.ndarray = x) -> list:
+            out = r.empty(x.shape, dtype)
+            r.be.softmax(r.put(x), out, interface.MODE_LOG_SOFTMAX, False)
+            return [out]
+
+        C = x.shape[1]
+        _compare(name, lse, TOL_ROWS, dtype, f"logsumexp of a dominant row, C={C}")
+        _compare(name, log_sm, TOL_ROWS, dtype, f"log_softmax of a dominant row, C={C}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", COMPARED)
+def test_cross_entropy_at_a_dominant_maximum(name, dtype, request):
+    # the loss log1p(t) of a target at a dominant maximum
+    if name in ("numba", "cython"):
+        reason = f"{name} cross-entropy kernels give log(1 + t) = 0 for t tiny, not log1p(t)"
         request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+    t = np.zeros(3, dtype=np.int64)
+    for x in _dominant_rows(dtype):
 
-    def lse(r: Run) -> list:
-        out = r.empty((3,), dtype)
-        r.be.logsumexp(r.put(x), out)
-        return [out]
+        def ce(r: Run, x: np.ndarray = x) -> list:
+            return [r.be.cross_entropy_index(r.put(x), r.put(t), None, -1, 0.0, 1.0, False, None)]
 
-    def log_sm(r: Run) -> list:
-        out = r.empty(x.shape, dtype)
-        r.be.softmax(r.put(x), out, interface.MODE_LOG_SOFTMAX, False)
-        return [out]
+        _compare(name, ce, TOL_LOSS, dtype, f"cross_entropy_index at the maximum, C={x.shape[1]}")
 
-    _compare(name, lse, TOL_ROWS, dtype, "logsumexp of a dominant row")
-    _compare(name, log_sm, TOL_ROWS, dtype, "log_softmax of a dominant row")
+        def ce_prob(r: Run, x: np.ndarray = x) -> list:
+            q = r.put(np.eye(x.shape[1], dtype=dtype)[:3])
+            return [r.be.cross_entropy_prob(r.put(x), q, None, 0.0, 1.0, False, None)]
+
+        _compare(
+            name, ce_prob, TOL_LOSS, dtype, f"cross_entropy_prob at the maximum, C={x.shape[1]}"
+        )
 
 
 # C = 5: warp-per-row kernels; 40 and 70: the shared-memory and two-pass kernels of
