@@ -143,7 +143,7 @@ def _log_row_sum(x, row, sh, s, smem):
     c = 0.0
     t = 0.0
     for j in range(cuda.threadIdx.x, x.shape[1], BLOCK):
-        e = math.exp(float64(x[row, j]) - sh)
+        e = _m.exp(float64(x[row, j]) - sh)
         if e == 1.0:
             c += 1.0
         else:
@@ -151,7 +151,7 @@ def _log_row_sum(x, row, sh, s, smem):
     c = block_sum(c, smem)
     t = block_sum(t, smem)
     if c >= 1.0 and c + t < 2.0:
-        return math.log1p((c - 1.0) + t)
+        return _m.log1p((c - 1.0) + t)
     return _log(s)
 
 
@@ -445,7 +445,7 @@ def _warp_log_sum(x, active, lane, buf, sh, s, smem):
     t = 0.0
     if active:
         for k in range((x.shape[1] - lane + LANES - 1) // LANES):
-            e = math.exp(buf[k] - sh)
+            e = _m.exp(buf[k] - sh)
             if e == 1.0:
                 c += 1.0
             else:
@@ -453,7 +453,7 @@ def _warp_log_sum(x, active, lane, buf, sh, s, smem):
     c = _lane_sum(c, smem)
     t = _lane_sum(t, smem)
     if s >= 1.0 and s < 2.0 and c >= 1.0 and c + t < 2.0:
-        return math.log1p((c - 1.0) + t)
+        return _m.log1p((c - 1.0) + t)
     return _log(s)
 
 
