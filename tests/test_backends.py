@@ -431,3 +431,19 @@ def test_pointwise_losses(name, dtype):
             return _loss_and_grad(r, lambda gr: r.be.mse(xd, td, 0.5, wg, gr), x.shape, dtype, wg)
 
         _compare(name, mse, TOL_LOSS, dtype, f"mse grad={want_grad}")
+
+
+def test_cuda_raw_kernels_take_the_current_stream():
+    be = _load("cuda")
+    from numba import cuda
+
+    s = cuda.stream()
+    assert be.current_stream() == 0
+    x = np.array([[0.0, 1.0, -2.0]])
+    with be.on_stream(s):
+        assert be.current_stream() is s
+        out = cuda.device_array((1,))
+        be.logsumexp(cuda.to_device(x), out)
+        s.synchronize()
+    assert be.current_stream() == 0
+    assert_close(out.copy_to_host(), np.log(np.exp(x).sum(axis=1)), 1e-15, 0.0, "logsumexp")

@@ -414,8 +414,13 @@ def cross_entropy_index(x, target, weight, ignore_index, eps, scale, want_grad, 
     st = current_stream()
     has_w = weight is not None
     wsum = 0.0  # the class-weight sum only enters through the smoothing term
-    if eps != 0.0:
-        wsum = float(weight.copy_to_host(stream=st).sum()) if has_w else float(C)
+    if eps != 0.0 and has_w:
+        host_w = weight.copy_to_host(stream=st)
+        if not isinstance(st, int):
+            st.synchronize()  # a copy on a stream returns before it is done
+        wsum = float(host_w.sum())
+    elif eps != 0.0:
+        wsum = float(C)
     wd = weight if has_w else _dummy(np.float64)
     wtot = cuda.to_device(np.array([1.0 / scale if scale != 0.0 else 0.0]), stream=st)
     g = grad if want_grad else _dummy(x.dtype, 2)
