@@ -239,7 +239,7 @@ def elementwise_forward(
     a, b = spec.encode(params)
     be = resolve(backend, x)
     if getattr(be, "DEVICE", False):
-        return be.elementwise_forward(name, x, a, b, out)
+        return be.dev_elementwise_forward(name, x, a, b, out)
     x = as_float_array(x)
     o = host_out(out, x.shape, x.dtype)
     cdt = compute_dtype(x.dtype)
@@ -260,7 +260,7 @@ def elementwise_backward(
     a, b = spec.encode(params)
     be = resolve(backend, x)
     if getattr(be, "DEVICE", False):
-        return be.elementwise_backward(name, grad_output, x, a, b, out)
+        return be.dev_elementwise_backward(name, grad_output, x, a, b, out)
     g = as_float_array(grad_output, "grad_output")
     x = as_float_array(x)
     check_same_shape(g, x, "grad_output", "x")

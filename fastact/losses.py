@@ -144,7 +144,7 @@ def cross_entropy(
                                 reduction, return_grad, grad_out, out)  # fmt: skip
     red, ax, C, eps = a.reduction, a.axis, a.classes, a.eps
     if getattr(be, "DEVICE", False):
-        return be.cross_entropy(
+        return be.dev_cross_entropy(
             logits, target, ax, weight, a.ignore_index, eps, red, bool(return_grad),
             grad_out, out,
         )  # fmt: skip

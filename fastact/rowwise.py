@@ -93,7 +93,7 @@ def _softmax_like(x: Any, axis: Any, all_masked: str, out: Any, backend: Any, mo
     be = resolve(backend, x)
     if getattr(be, "DEVICE", False):
         axes = normalize_axes(axis, len(x.shape))
-        return be.softmax(x, axes, mode, all_masked == "zero", out, negate)
+        return be.dev_softmax(x, axes, mode, all_masked == "zero", out, negate)
     x = as_float_array(x)
     axes = normalize_axes(axis, x.ndim)
     o = host_out(out, x.shape, x.dtype)
@@ -200,7 +200,7 @@ def logsumexp(
             return be.dev_host_fallback(
                 _host_logsumexp, x, axes, keepdims, b, bool(return_sign), out
             )
-        return be.logsumexp(x, axes, keepdims, out)
+        return be.dev_logsumexp(x, axes, keepdims, out)
     return _host_logsumexp(be, x, axis, keepdims, b, bool(return_sign), out)
 
 
@@ -270,7 +270,7 @@ def _softmax_bwd(grad_output: Any, y: Any, axis: Any, out: Any, backend: Any, lo
     be = resolve(backend, y)
     if getattr(be, "DEVICE", False):
         axes = normalize_axes(axis, len(y.shape))
-        return be.softmax_backward(grad_output, y, axes, log, out, negate)
+        return be.dev_softmax_backward(grad_output, y, axes, log, out, negate)
     g = as_float_array(grad_output, "grad_output")
     y = as_float_array(y, "y")
     check_same_shape(g, y, "grad_output", "y")

@@ -132,6 +132,30 @@ def _shift(m, lse_mode):
 
 
 @cuda.jit(device=True)
+def _log_row_sum(x, row, sh, s, smem):
+    """log(s) for s = sum_j exp(x_j - sh) of one row (``s`` is block-uniform).
+
+    For 1 <= s < 2 it is log1p(c - 1 + t), c the terms equal to 1 (the maxima) and t
+    the sum of the others, from a second pass over the row: the tiny t survives, as on
+    the CPU backends (logsumexp([0, -40]) = 4.25e-18, not log(1 + 4.25e-18) = 0)."""
+    if not (s >= 1.0 and s < 2.0):
+        return _log(s)
+    c = 0.0
+    t = 0.0
+    for j in range(cuda.threadIdx.x, x.shape[1], BLOCK):
+        e = _m.exp(float64(x[row, j]) - sh)
+        if e == 1.0:
+            c += 1.0
+        else:
+            t += e
+    c = block_sum(c, smem)
+    t = block_sum(t, smem)
+    if c >= 1.0 and c + t < 2.0:
+        return _m.log1p((c - 1.0) + t)
+    return _log(s)
+
+
+@cuda.jit(device=True)
 def _finish(d, inv, ls, mode, masked, xs):
     """softmax (mode 0) or log_softmax (mode 1) of an element with x - shift = d
     (float64), in the dtype of ``xs``; ``inv`` = 1/s, ``ls`` = log(s)."""
@@ -180,33 +204,6 @@ def _row_max_sum(x, row, smem, lse_mode, stage):
     return sh, block_sum(s, smem)
 
 
-@cuda.jit(device=True)
-def _log_row(x, row, smem, sh, s, stage):
-    """log(s) for s = sum_j exp(x_j - sh), as log1p(c - 1 + t) when 1 <= s < 2 (c terms
-    equal to 1, t the others): the tiny t that 1 + t rounds away survives
-    (logsumexp([0, -40]) = 4.25e-18 in float64). A second pass over the row, taken by the
-    whole block only for such rows (s is block-uniform)."""
-    if not s < 2.0 or not abs(sh) < math.inf:
-        return _log(s)
-    tid = cuda.threadIdx.x
-    C = x.shape[1]
-    t = 0.0
-    c = 0.0
-    for j in range(tid, C, BLOCK):
-        xv = x[row, j]
-        v = stage[j] if stage is not None else float64(xv)
-        e = float64(_m.exp(_m.like(v - sh, xv)))
-        if e == 1.0:
-            c += 1.0
-        else:
-            t += e
-    t = block_sum(t, smem)
-    c = block_sum(c, smem)
-    if c < 1.0:
-        return _log(s)
-    return math.log1p((c - 1.0) + t)
-
-
 @cuda.jit
 def softmax_rows(x, out, mode, zero_masked):
     # mode 0: softmax, 1: log_softmax
@@ -217,7 +214,7 @@ def softmax_rows(x, out, mode, zero_masked):
         sh, s = _row_max_sum(x, row, smem, False, None)
         masked = s == 0.0 and zero_masked
         inv = 1.0 / s if s != 0.0 else math.nan
-        ls = _log_row(x, row, smem, sh, s, None) if mode == 1 else _log(s)
+        ls = _log_row_sum(x, row, sh, s, smem) if mode != 0 else 0.0
         for j in range(tid, C, BLOCK):
             xv = x[row, j]
             out[row, j] = _finish(float64(xv) - sh, inv, ls, mode, masked, xv)
@@ -228,7 +225,7 @@ def logsumexp_rows(x, out):
     smem = cuda.shared.array(BLOCK, float64)
     for row in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
         sh, s = _row_max_sum(x, row, smem, True, None)
-        ls = _log_row(x, row, smem, sh, s, None)
+        ls = _log_row_sum(x, row, sh, s, smem)
         if cuda.threadIdx.x == 0:
             out[row] = sh + ls
 
@@ -296,7 +293,7 @@ def cross_entropy_index(
                     grad[row, j] = 0.0
             continue
         sh, s = _row_max_sum(x, row, smem, False, None)
-        ls = _log(s)
+        ls = _log_row_sum(x, row, sh, s, smem)
         wt = weight[t] if has_weight else 1.0
         xt = float64(x[row, t])
         shift_sum = 0.0
@@ -348,7 +345,7 @@ def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_gr
     C = x.shape[1]
     for row in range(cuda.blockIdx.x, x.shape[0], cuda.gridDim.x):
         sh, s = _row_max_sum(x, row, smem, False, None)
-        ls = _log(s)
+        ls = _log_row_sum(x, row, sh, s, smem)
         a = 0.0
         b = 0.0
         for j in range(tid, C, BLOCK):
@@ -415,7 +412,7 @@ def _lane_sum(v, smem):
 
 @cuda.jit(device=True)
 def _warp_row_stats(x, row, active, lane, buf, smem, lse_mode):
-    """(shift, s, log s) of a short row held by one warp; each lane caches its elements in buf.
+    """(shift, s) of a short row held by one warp; each lane caches its elements in buf.
 
     Every thread of the block must call this (the simulator path synchronises)."""
     C = x.shape[1]
@@ -429,23 +426,35 @@ def _warp_row_stats(x, row, active, lane, buf, smem, lse_mode):
                 m = v
     sh = _shift(_lane_max(m, smem), lse_mode)
     s = 0.0
-    t = 0.0  # the terms other than exp(0) = 1 (log1p form of log(s), see _log_row)
-    c = 0.0
     if active:
         xs = x[row, 0]
         for k in range(nk):
-            e = float64(_m.exp(_m.like(buf[k] - sh, xs)))
-            s += e
+            s += float64(_m.exp(_m.like(buf[k] - sh, xs)))
+    return sh, _lane_sum(s, smem)
+
+
+@cuda.jit(device=True)
+def _warp_log_sum(x, active, lane, buf, sh, s, smem):
+    """log(s) of a short row held by one warp (see ``_log_row_sum``): log1p(c - 1 + t)
+    for 1 <= s < 2, from the lanes' cached elements. On hardware only such rows' warps
+    take the extra sums (lane-uniform ``s``); the simulator's lane sums synchronise the
+    block, so there every thread takes them."""
+    if USE_SHUFFLE and not (s >= 1.0 and s < 2.0):
+        return _log(s)
+    c = 0.0
+    t = 0.0
+    if active:
+        for k in range((x.shape[1] - lane + LANES - 1) // LANES):
+            e = _m.exp(buf[k] - sh)
             if e == 1.0:
                 c += 1.0
             else:
                 t += e
-    s = _lane_sum(s, smem)
-    t = _lane_sum(t, smem)
     c = _lane_sum(c, smem)
-    if s < 2.0 and c >= 1.0 and abs(sh) < math.inf:
-        return sh, s, math.log1p((c - 1.0) + t)
-    return sh, s, _log(s)
+    t = _lane_sum(t, smem)
+    if s >= 1.0 and s < 2.0 and c >= 1.0 and c + t < 2.0:
+        return _m.log1p((c - 1.0) + t)
+    return _log(s)
 
 
 @cuda.jit
@@ -464,7 +473,8 @@ def softmax_rows_warp(x, out, mode, zero_masked):
     for base in range(cuda.blockIdx.x * ROWS_PER_BLOCK, M, cuda.gridDim.x * ROWS_PER_BLOCK):
         row = base + tid // LANES
         active = row < M
-        sh, s, ls = _warp_row_stats(x, row, active, lane, buf, smem, False)
+        sh, s = _warp_row_stats(x, row, active, lane, buf, smem, False)
+        ls = _warp_log_sum(x, active, lane, buf, sh, s, smem) if mode != 0 else 0.0
         if not active:
             continue
         xs = x[row, 0]
@@ -485,7 +495,8 @@ def logsumexp_rows_warp(x, out):
     for base in range(cuda.blockIdx.x * ROWS_PER_BLOCK, M, cuda.gridDim.x * ROWS_PER_BLOCK):
         row = base + tid // LANES
         active = row < M
-        sh, _s, ls = _warp_row_stats(x, row, active, lane, buf, smem, True)
+        sh, s = _warp_row_stats(x, row, active, lane, buf, smem, True)
+        ls = _warp_log_sum(x, active, lane, buf, sh, s, smem)
         if active and lane == 0:
             out[row] = sh + ls
 
@@ -506,7 +517,7 @@ def softmax_rows_smem(x, out, mode, zero_masked):
         xs = x[row, 0]
         masked = s == 0.0 and zero_masked
         inv = 1.0 / s if s != 0.0 else math.nan
-        ls = _log_row(x, row, smem, sh, s, row_buf) if mode == 1 else _log(s)
+        ls = _log_row_sum(x, row, sh, s, smem) if mode != 0 else 0.0
         # each thread reads back the elements it staged: no barrier needed before
         for j in range(tid, C, BLOCK):
             out[row, j] = _finish(row_buf[j] - sh, inv, ls, mode, masked, xs)

@@ -19,7 +19,10 @@ with index or probability targets, BCE-with-logits and MSE.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -246,6 +249,249 @@ def _grid(n: int) -> int:
 
 
 # --------------------------------------------------------------------------- #
+# Raw kernels: the Backend Protocol (fastact/backends/interface.py)          #
+# --------------------------------------------------------------------------- #
+# Contiguous Numba device arrays in, results written in place, as the CPU
+# backends do with NumPy arrays: flat arrays for the elementwise kernels, prelu,
+# rrelu, multiply, BCE and MSE; (rows, classes) arrays for the row kernels and
+# maxout. They launch on current_stream(): Numba's default stream unless the
+# op-level functions below (which hold the user's array and its stream) set one
+# with on_stream(). The loss kernels return the float64 per-row (cross-entropy)
+# or per-element (BCE, MSE) losses as a new device array; prelu_backward returns
+# the float64 per-channel weight gradient as a new device array.
+
+_tls = threading.local()
+
+
+def current_stream() -> Any:
+    """The stream the raw kernels launch on (0: Numba's default stream)."""
+    return getattr(_tls, "stream", 0)
+
+
+@contextlib.contextmanager
+def on_stream(stream: Any) -> Iterator[None]:
+    """Launch this thread's raw kernels on ``stream`` inside the ``with`` block."""
+    prev = current_stream()
+    _tls.stream = stream
+    try:
+        yield
+    finally:
+        _tls.stream = prev
+
+
+def _dummy(dtype: Any, ndim: int = 1) -> Any:
+    """A one-element device array for a kernel argument that is not read."""
+    return cuda.device_array((1,) * ndim, dtype=dtype)
+
+
+def unary(name: str, x: Any, out: Any, a: Any, b: Any) -> None:
+    """out = f(x) for the table's activation ``name`` (flat; float16 read and written
+    as such, computed in float32)."""
+    n = x.size
+    if n:
+        dt = str(x.dtype)
+        ca, cb = _scalars(dt, a, b)
+        k = (_ew.FWD_H if dt == "float16" else _ew.FWD)[name]
+        k[_grid(n), THREADS, current_stream()](x, out, ca, cb)
+
+
+def unary_backward(name: str, g: Any, x: Any, out: Any, a: Any, b: Any) -> None:
+    """out = g * f'(x) for the table's activation ``name`` (flat)."""
+    n = x.size
+    if n:
+        dt = str(x.dtype)
+        ca, cb = _scalars(dt, a, b)
+        k = (_ew.BWD_H if dt == "float16" else _ew.BWD)[name]
+        k[_grid(n), THREADS, current_stream()](g, x, out, ca, cb)
+
+
+def prelu(x: Any, w: Any, out: Any, C: int, inner: int) -> None:
+    """out_i = x_i for x_i > 0, w[c] x_i otherwise, c = (i // inner) % C (flat)."""
+    n = x.size
+    if n:
+        _sp.prelu_fwd[_grid(n), THREADS, current_stream()](x, w, out, C, inner)
+
+
+def prelu_backward(g: Any, x: Any, w: Any, gx: Any, C: int, inner: int) -> Any:
+    """gx_i = g_i for x_i > 0, w[c] g_i otherwise; returns the float64 device array
+    gw[c] = sum of g_i x_i over channel c where x_i <= 0."""
+    gw = cuda.device_array(C, dtype=np.float64)
+    n = x.size
+    st = current_stream()
+    if n:
+        _sp.prelu_bwd_input[_grid(n), THREADS, st](g, x, w, gx, C, inner)
+        _sp.prelu_bwd_weight[_row_grid(C), _rw.BLOCK, st](g, x, gw, C, inner)
+    elif C:
+        gw.copy_to_device(np.zeros(C), stream=st)
+    return gw
+
+
+def rrelu_train(x: Any, out: Any, slopes: Any, lower: float, upper: float, seed: int) -> None:
+    """slopes_i = 1 for x_i >= 0, lower + (upper - lower) u_i otherwise (SplitMix64 u_i
+    of ``seed``, as on the CPU); out = slopes x (flat)."""
+    n = x.size
+    if n:
+        k = _sp.rrelu_train[_grid(n), THREADS, current_stream()]
+        k(x, out, slopes, float(lower), float(upper), np.uint64(seed))
+
+
+def multiply(a: Any, b: Any, out: Any) -> None:
+    """out = a b (flat)."""
+    n = a.size
+    if n:
+        _sp.multiply[_grid(n), THREADS, current_stream()](a, b, out)
+
+
+def maxout(x: Any, out: Any, pieces: int) -> None:
+    """out[m, k] = max_p x[m, k pieces + p] (a NaN in a group gives NaN); x is (M, K pieces)."""
+    if out.size:
+        _sp.maxout_fwd[_grid(out.size), THREADS, current_stream()](x, out, pieces)
+
+
+def maxout_backward(g: Any, x: Any, gx: Any, pieces: int) -> None:
+    """gx gets g[m, k] at the first maximal (or first NaN) element of each group, 0 elsewhere."""
+    if g.size:
+        _sp.maxout_bwd[_grid(g.size), THREADS, current_stream()](g, x, gx, pieces)
+
+
+def softmax(x: Any, out: Any, mode: int, zero_masked: bool) -> None:
+    """Row-wise softmax (``mode`` MODE_SOFTMAX) or log-softmax (MODE_LOG_SOFTMAX) of the
+    (rows, classes) array ``x`` into ``out``; all -inf rows give 0 / -inf when
+    ``zero_masked``, NaN otherwise. Short rows take one warp per row, mid-size rows
+    are staged in shared memory, long rows read the row twice."""
+    M, C = x.shape
+    if not x.size:
+        return
+    st = current_stream()
+    args = (x, out, int(mode), bool(zero_masked))
+    if C <= _rw.WARP_MAX_C:
+        _rw.softmax_rows_warp[_warp_grid(M), _rw.BLOCK, st](*args)
+    elif C <= _rw.SMEM_MAX_C:
+        _rw.softmax_rows_smem[_row_grid(M), _rw.BLOCK, st](*args)
+    else:
+        _rw.softmax_rows[_row_grid(M), _rw.BLOCK, st](*args)
+
+
+def logsumexp(x: Any, out: Any) -> None:
+    """out[m] = log sum_j exp(x[m, j]) for the (rows, classes) array ``x`` (-inf for no
+    classes)."""
+    M, C = x.shape
+    st = current_stream()
+    if M and 0 < C <= _rw.WARP_MAX_C:
+        _rw.logsumexp_rows_warp[_warp_grid(M), _rw.BLOCK, st](x, out)
+    elif M:
+        _rw.logsumexp_rows[_row_grid(M), _rw.BLOCK, st](x, out)
+
+
+def softmax_backward(g: Any, y: Any, out: Any) -> None:
+    """out_j = y_j (g_j - sum_k g_k y_k) per row (y = softmax output)."""
+    if y.size:
+        _rw.softmax_backward_rows[_row_grid(y.shape[0]), _rw.BLOCK, current_stream()](
+            g, y, out, False
+        )
+
+
+def log_softmax_backward(g: Any, y: Any, out: Any) -> None:
+    """out_j = g_j - exp(y_j) sum_k g_k per row (y = log-softmax output)."""
+    if y.size:
+        _rw.softmax_backward_rows[_row_grid(y.shape[0]), _rw.BLOCK, current_stream()](
+            g, y, out, True
+        )
+
+
+def cross_entropy_index(x, target, weight, ignore_index, eps, scale, want_grad, grad):  # type: ignore[no-untyped-def]
+    """Per-row losses (a new float64 device array of x.shape[0]) of the (rows, classes)
+    logits ``x`` against int64 class indices ``target``; ``weight``: float64 (C,) device
+    array or None; label smoothing ``eps``. ``grad`` receives scale * dloss/dx when
+    ``want_grad``. An ``ignore_index`` row has loss 0 and gradient 0, any other target
+    outside [0, C) (which the dispatch layer rejects) loss NaN and gradient 0.
+
+    The kernel takes the scale as 1 / wtot[0] (the op-level path computes the
+    weight total on the device), so ``scale`` is exact to one float64 rounding."""
+    M, C = x.shape
+    loss = cuda.device_array(M, dtype=np.float64)
+    if not M:
+        return loss
+    st = current_stream()
+    has_w = weight is not None
+    wsum = 0.0  # the class-weight sum only enters through the smoothing term
+    if eps != 0.0 and has_w:
+        host_w = weight.copy_to_host(stream=st)
+        if not isinstance(st, int):
+            st.synchronize()  # a copy on a stream returns before it is done
+        wsum = float(host_w.sum())
+    elif eps != 0.0:
+        wsum = float(C)
+    wd = weight if has_w else _dummy(np.float64)
+    wtot = cuda.to_device(np.array([1.0 / scale if scale != 0.0 else 0.0]), stream=st)
+    g = grad if want_grad else _dummy(x.dtype, 2)
+    bad = cuda.to_device(np.zeros(1, dtype=np.int64), stream=st)
+    _rw.cross_entropy_index[_row_grid(M), _rw.BLOCK, st](
+        x, target, wd, has_w, int(ignore_index), float(eps), wsum, True, wtot, loss, g,
+        bool(want_grad), bad,
+    )  # fmt: skip
+    return loss
+
+
+def cross_entropy_prob(x, q, weight, eps, scale, want_grad, grad):  # type: ignore[no-untyped-def]
+    """Per-row losses (a new float64 device array) of the (rows, classes) logits ``x``
+    against class probabilities ``q`` (same shape), smoothed by ``eps``; ``grad``
+    receives scale * dloss/dx when ``want_grad``."""
+    M = x.shape[0]
+    loss = cuda.device_array(M, dtype=np.float64)
+    if not M:
+        return loss
+    has_w = weight is not None
+    wd = weight if has_w else _dummy(np.float64)
+    g = grad if want_grad else _dummy(x.dtype, 2)
+    _rw.cross_entropy_prob[_row_grid(M), _rw.BLOCK, current_stream()](
+        x, q, wd, has_w, float(eps), float(scale), loss, g, bool(want_grad)
+    )
+    return loss
+
+
+def _pointwise_launch(kind: str, x: Any, t: Any, w: Any, pw: Any, scale: float, loss: Any,
+                      want_loss: bool, total: Any, grad: Any, want_grad: bool) -> None:  # fmt: skip
+    """One launch of the BCE (``kind`` "bce") or MSE kernel over flat arrays: per-element
+    losses into ``loss`` when ``want_loss``, their float64 sum added to ``total[0]``."""
+    n = x.size
+    if not n:
+        return
+    blocks = max(1, min(math.ceil(n / _rw.BLOCK), 2 if SIM else 65535))
+    launch = (blocks, _rw.BLOCK, current_stream())
+    if kind == "mse":
+        _sp.mse[launch](x, t, float(scale), loss, want_loss, total, grad, want_grad)
+    else:
+        has_w, has_p = w is not None, pw is not None
+        wd = w if has_w else _dummy(np.float64)  # weights are float64
+        pd = pw if has_p else _dummy(np.float64)
+        _sp.bce_with_logits[launch](
+            x, t, wd, pd, has_w, has_p, float(scale), loss, want_loss, total, grad, want_grad
+        )
+
+
+def bce_with_logits(x, t, w, pw, scale, want_grad, grad):  # type: ignore[no-untyped-def]
+    """Per-element losses (a new float64 device array, flat) of logits ``x`` against
+    targets ``t``; ``w``/``pw``: flat weights of x's size or None. ``grad`` receives
+    scale * dloss/dx when ``want_grad``. See kernels/cuda_special.py for the formulas."""
+    loss = cuda.device_array(x.size, dtype=np.float64)
+    total = cuda.to_device(np.zeros(1), stream=current_stream())
+    g = grad if want_grad else _dummy(x.dtype)
+    _pointwise_launch("bce", x, t, w, pw, scale, loss, True, total, g, bool(want_grad))
+    return loss
+
+
+def mse(x, t, scale, want_grad, grad):  # type: ignore[no-untyped-def]
+    """Per-element squared errors (a new float64 device array, flat); ``grad`` receives
+    scale * 2 (x - t) when ``want_grad``."""
+    loss = cuda.device_array(x.size, dtype=np.float64)
+    total = cuda.to_device(np.zeros(1), stream=current_stream())
+    g = grad if want_grad else _dummy(x.dtype)
+    _pointwise_launch("mse", x, t, None, None, scale, loss, True, total, g, bool(want_grad))
+    return loss
+
+
+# --------------------------------------------------------------------------- #
 # Elementwise                                                                 #
 # --------------------------------------------------------------------------- #
 
@@ -255,19 +501,18 @@ def _scalars(cdtype: str, a: float, b: float):  # type: ignore[no-untyped-def]
     return t(a), t(b)
 
 
-def elementwise_forward(name: str, x: Any, a: float, b: float, out: Any) -> Any:
+def dev_elementwise_forward(name: str, x: Any, a: float, b: float, out: Any) -> Any:
     X = _Arr(x, keep_half=True)
     _check_out(out, X.shape, X.dtype)
     res, rd = X.empty(X.shape)
     n = int(np.prod(X.shape))
     if n:
-        ca, cb = _scalars(X.cdtype, a, b)
-        k = (_ew.FWD_H if X.cdtype == "float16" else _ew.FWD)[name]
-        k[_grid(n), THREADS, X.stream](X.dev.reshape(n), rd.reshape(n), ca, cb)
+        with on_stream(X.stream):
+            unary(name, X.dev.reshape(n), rd.reshape(n), a, b)
     return X.give_back(res, rd, out)
 
 
-def elementwise_backward(name: str, g: Any, x: Any, a: float, b: float, out: Any) -> Any:
+def dev_elementwise_backward(name: str, g: Any, x: Any, a: float, b: float, out: Any) -> Any:
     X = _Arr(x, keep_half=True)
     G = _Arr(g, "grad_output", keep_half=True)
     if G.shape != X.shape:
@@ -282,9 +527,8 @@ def elementwise_backward(name: str, g: Any, x: Any, a: float, b: float, out: Any
     res, rd = X.empty(X.shape)
     n = int(np.prod(X.shape))
     if n:
-        ca, cb = _scalars(X.cdtype, a, b)
-        k = (_ew.BWD_H if X.cdtype == "float16" else _ew.BWD)[name][_grid(n), THREADS, X.stream]
-        k(G.dev.reshape(n), X.dev.reshape(n), rd.reshape(n), ca, cb)
+        with on_stream(X.stream):
+            unary_backward(name, G.dev.reshape(n), X.dev.reshape(n), rd.reshape(n), a, b)
     return X.give_back(res, rd, out)
 
 
@@ -384,26 +628,21 @@ def _copy_out(X: _Arr, r: Any, out: Any) -> Any:
     return out
 
 
-def softmax(x: Any, axis: Any, mode: int, zero_masked: bool, out: Any,
-            negate: bool = False) -> Any:  # fmt: skip
+def dev_softmax(x: Any, axis: Any, mode: int, zero_masked: bool, out: Any,
+                negate: bool = False) -> Any:  # fmt: skip
     X = _Arr(x)
     _check_out(out, X.shape, X.dtype)
     x2, ax, moved = _rows(X, axis)
     if negate:
         x2 = _negated(x2)
     o2 = cuda.device_array(x2.shape, dtype=X.cdtype)
-    M, C = x2.shape
-    if x2.size and C <= _rw.WARP_MAX_C:
-        _rw.softmax_rows_warp[_warp_grid(M), _rw.BLOCK, X.stream](x2, o2, mode, zero_masked)
-    elif x2.size and C <= _rw.SMEM_MAX_C:
-        _rw.softmax_rows_smem[_row_grid(M), _rw.BLOCK, X.stream](x2, o2, mode, zero_masked)
-    elif x2.size:
-        _rw.softmax_rows[_row_grid(M), _rw.BLOCK, X.stream](x2, o2, mode, zero_masked)
+    with on_stream(X.stream):
+        softmax(x2, o2, mode, zero_masked)
     res, rd = _unrows(X, o2, ax, moved)
     return X.give_back(res, rd, out)
 
 
-def logsumexp(x: Any, axis: Any, keepdims: bool, out: Any) -> Any:
+def dev_logsumexp(x: Any, axis: Any, keepdims: bool, out: Any) -> Any:
     X = _Arr(x)
     nd = len(X.shape)
     axes = (axis % nd,) if isinstance(axis, int) else tuple(axis)
@@ -414,16 +653,13 @@ def logsumexp(x: Any, axis: Any, keepdims: bool, out: Any) -> Any:
     _check_out(out, shape, X.dtype)
     res, rd = X.empty(shape)
     r1 = rd.reshape(x2.shape[0]) if x2.shape[0] else rd
-    M, C = x2.shape
-    if M and 0 < C <= _rw.WARP_MAX_C:
-        _rw.logsumexp_rows_warp[_warp_grid(M), _rw.BLOCK, X.stream](x2, r1)
-    elif M:
-        _rw.logsumexp_rows[_row_grid(M), _rw.BLOCK, X.stream](x2, r1)
+    with on_stream(X.stream):
+        logsumexp(x2, r1)
     return X.give_back(res, rd, out)
 
 
-def softmax_backward(g: Any, y: Any, axis: Any, log: bool, out: Any,
-                     negate: bool = False) -> Any:  # fmt: skip
+def dev_softmax_backward(g: Any, y: Any, axis: Any, log: bool, out: Any,
+                         negate: bool = False) -> Any:  # fmt: skip
     Y = _Arr(y, "y")
     G = _Arr(g, "grad_output")
     if G.shape != Y.shape:
@@ -436,14 +672,14 @@ def softmax_backward(g: Any, y: Any, axis: Any, log: bool, out: Any,
     if negate:
         g2 = _negated(g2)
     o2 = cuda.device_array(y2.shape, dtype=Y.cdtype)
-    if y2.size:
-        _rw.softmax_backward_rows[_row_grid(y2.shape[0]), _rw.BLOCK, Y.stream](g2, y2, o2, log)
+    with on_stream(Y.stream):
+        (log_softmax_backward if log else softmax_backward)(g2, y2, o2)
     res, rd = _unrows(Y, o2, ax, moved)
     return Y.give_back(res, rd, out)
 
 
-def cross_entropy(logits, target, axis, weight, ignore_index, label_smoothing, reduction,  # type: ignore[no-untyped-def]
-                  return_grad, grad_out, out):  # fmt: skip
+def dev_cross_entropy(logits, target, axis, weight, ignore_index, label_smoothing, reduction,  # type: ignore[no-untyped-def]
+                      return_grad, grad_out, out):  # fmt: skip
     X = _Arr(logits, "logits")
     x2, ax, moved = _rows(X, axis)
     M, C = x2.shape
@@ -606,8 +842,8 @@ def dev_prelu(x: Any, weight: Any, axis: int, out: Any, layout: Any) -> Any:
     res, rd = X.empty(X.shape)
     n = int(np.prod(X.shape))
     if n:
-        w = W.cast_dev(X.cdtype)
-        _sp.prelu_fwd[_grid(n), THREADS, X.stream](X.dev.reshape(n), w, rd.reshape(n), C, inner)
+        with on_stream(X.stream):
+            prelu(X.dev.reshape(n), W.cast_dev(X.cdtype), rd.reshape(n), C, inner)
     return X.give_back(res, rd, out)
 
 
@@ -624,9 +860,9 @@ def dev_prelu_backward(g: Any, x: Any, weight: Any, axis: int, out: Any, layout:
     n = int(np.prod(X.shape))
     if n:
         w = W.cast_dev(X.cdtype)
-        xf, gf = X.dev.reshape(n), G.dev.reshape(n)
-        _sp.prelu_bwd_input[_grid(n), THREADS, X.stream](gf, xf, w, rd.reshape(n), C, inner)
-        _sp.prelu_bwd_weight[_row_grid(C), _rw.BLOCK, X.stream](gf, xf, gwd, C, inner)
+        with on_stream(X.stream):
+            gw = prelu_backward(G.dev.reshape(n), X.dev.reshape(n), w, rd.reshape(n), C, inner)
+        gwd.copy_to_device(gw, stream=X.stream)
     else:
         gwd.copy_to_device(np.zeros(C))
     return X.give_back(res, rd, out), W.like(cdtype="float64").give_back(gres, gwd, None)
@@ -639,8 +875,8 @@ def dev_rrelu_train(x: Any, lower: float, upper: float, seed: int, out: Any) -> 
     sres, sd = X.empty(X.shape)
     n = int(np.prod(X.shape))
     if n:
-        k = _sp.rrelu_train[_grid(n), THREADS, X.stream]
-        k(X.dev.reshape(n), rd.reshape(n), sd.reshape(n), lower, upper, np.uint64(seed))
+        with on_stream(X.stream):
+            rrelu_train(X.dev.reshape(n), rd.reshape(n), sd.reshape(n), lower, upper, seed)
     return X.give_back(res, rd, out), X.give_back(sres, sd, None)
 
 
@@ -653,7 +889,8 @@ def dev_multiply(a: Any, b: Any, out: Any) -> Any:
     res, rd = A.empty(A.shape)
     n = int(np.prod(A.shape))
     if n:
-        _sp.multiply[_grid(n), THREADS, A.stream](A.dev.reshape(n), B.dev.reshape(n), rd.reshape(n))
+        with on_stream(A.stream):
+            multiply(A.dev.reshape(n), B.dev.reshape(n), rd.reshape(n))
     return A.give_back(res, rd, out)
 
 
@@ -665,8 +902,8 @@ def dev_maxout(x: Any, pieces: int, axis: int, out: Any, layout: Any) -> Any:
     oshape[ax] //= k
     _check_out(out, tuple(oshape), X.dtype)
     o2 = cuda.device_array((x2.shape[0], x2.shape[1] // k), dtype=X.cdtype)
-    if o2.size:
-        _sp.maxout_fwd[_grid(o2.size), THREADS, X.stream](x2, o2, k)
+    with on_stream(X.stream):
+        maxout(x2, o2, k)
     O = X.like(shape=tuple(oshape))
     res, rd = _unrows(O, o2, ax, tuple(moved[:-1]) + (moved[-1] // k,))
     return O.give_back(res, rd, out)
@@ -684,8 +921,8 @@ def dev_maxout_backward(g: Any, x: Any, pieces: int, axis: int, out: Any, layout
     x2, _, moved = _rows(X, ax)
     g2, _, _ = _rows(G, ax)
     gx2 = cuda.device_array(x2.shape, dtype=X.cdtype)
-    if g2.size:
-        _sp.maxout_bwd[_grid(g2.size), THREADS, X.stream](g2, x2, gx2, k)
+    with on_stream(X.stream):
+        maxout_backward(g2, x2, gx2, k)
     res, rd = _unrows(X, gx2, ax, moved)
     return X.give_back(res, rd, out)
 
@@ -695,27 +932,27 @@ def dev_maxout_backward(g: Any, x: Any, pieces: int, axis: int, out: Any, layout
 # --------------------------------------------------------------------------- #
 
 
-def _full(w: Any, X: _Arr, name: str) -> tuple[Any, bool]:
-    """``w`` broadcast to X's shape as a contiguous device array (or a dummy)."""
+def _full(w: Any, X: _Arr, name: str) -> Any:
+    """``w`` broadcast to X's shape as a flat contiguous float64 device array (or None)."""
     if w is None:
-        return cuda.to_device(np.zeros(1, dtype=X.cdtype)), False
+        return None
     kind = _kind(w)
     try:
         if kind == "torch":
             t = w.detach().to(X.orig.device) if hasattr(X.orig, "device") else w.detach()
-            return cuda.as_cuda_array(t.double().expand(X.shape).contiguous().reshape(-1)), True
+            return cuda.as_cuda_array(t.double().expand(X.shape).contiguous().reshape(-1))
         if kind == "cupy":
             import cupy
 
             c = cupy.ascontiguousarray(cupy.broadcast_to(w, X.shape), dtype=np.float64)
-            return cuda.as_cuda_array(c.reshape(-1)), True
+            return cuda.as_cuda_array(c.reshape(-1))
         h = np.broadcast_to(np.asarray(_host(w), dtype=np.float64), X.shape)
     except (RuntimeError, ValueError) as e:
         raise ValueError(
             f"{name} with shape {tuple(getattr(w, 'shape', ()))} does not broadcast to "
             f"{tuple(X.shape)}"
         ) from e
-    return cuda.to_device(np.ascontiguousarray(h).reshape(-1)), True
+    return cuda.to_device(np.ascontiguousarray(h).reshape(-1))
 
 
 def _pointwise_loss(kind: str, x: Any, target: Any, weight: Any, pos_weight: Any,
@@ -737,16 +974,13 @@ def _pointwise_loss(kind: str, x: Any, target: Any, weight: Any, pos_weight: Any
     if n:
         xf, tf = X.dev.reshape(n), T.dev.reshape(n)
         gf = gd.reshape(n) if return_grad else gd
-        blocks = max(1, min(math.ceil(n / _rw.BLOCK), 2 if SIM else 65535))
-        launch = (blocks, _rw.BLOCK, X.stream)
-        if kind == "mse":
-            _sp.mse[launch](xf, tf, scale, loss, want_loss, total, gf, bool(return_grad))
-        else:
-            wd, has_w = _full(weight, X, "weight")
-            pd, has_p = _full(pos_weight, X, "pos_weight")
-            _sp.bce_with_logits[launch](
-                xf, tf, wd, pd, has_w, has_p, scale, loss, want_loss, total, gf, bool(return_grad)
-            )
+        wd = pd = None
+        if kind == "bce":
+            wd = _full(weight, X, "weight")
+            pd = _full(pos_weight, X, "pos_weight")
+        with on_stream(X.stream):
+            _pointwise_launch(kind, xf, tf, wd, pd, scale, loss, want_loss, total, gf,
+                              bool(return_grad))  # fmt: skip
     if want_loss:
         lossv = _loss_array(X, loss, tuple(X.shape), out)
     else:
