@@ -61,8 +61,15 @@ def log_softmax(x: Any, axis: Any = -1, all_masked: str = "nan") -> np.ndarray:
         return log_softmax(x.reshape(1), -1, all_masked).reshape(())
     ax = _axes(axis, x.ndim)
     with np.errstate(all="ignore"):
-        m = np.max(x, axis=ax, keepdims=True) if x.size else x
-        y = x - m - np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True))
+        # x - logsumexp(x) with SciPy's logsumexp, which keeps log1p of a tiny sum
+        # (log_softmax([0, -40])[0] = -4.25e-18, not 0)
+        if x.size:
+            m = np.max(x, axis=ax, keepdims=True)
+            naive = x - m - np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True))
+            # +inf or all -inf rows: the naive form's NaN (as PyTorch)
+            y = np.where(np.isfinite(m), x - logsumexp(x, axis=ax, keepdims=True), naive)
+        else:
+            y = x.copy()
         if all_masked == "zero" and x.size:
             masked = np.all(x == -np.inf, axis=ax, keepdims=True)
             y = np.where(masked, -np.inf, y)

@@ -298,6 +298,8 @@ def _softmax_samples(rng: np.random.Generator, dtype: np.dtype) -> Iterator[Samp
     yield Sample(args=(x,), kwargs={"axis": None})
     yield Sample(args=(x,), kwargs={"axis": (0, 2)})
     yield Sample(args=(x,), kwargs={"axis": (-1, 1)})
+    yield Sample(args=(np.array([0.0, -40.0], dtype=dtype),), note="log1p of a tiny sum")
+    yield Sample(args=(np.zeros((3, 0), dtype=dtype),), note="empty class axis")
 
 
 def _lse_samples(rng: np.random.Generator, dtype: np.dtype) -> Iterator[Sample]:

@@ -259,3 +259,33 @@ def test_typed_parameter_cache_keeps_the_sign_of_zero():
     a = fastact.leaky_relu(x, 0.0)
     b = fastact.leaky_relu(x, -0.0)
     assert np.all(np.signbit(a)) and not np.any(np.signbit(b))
+
+
+@pytest.mark.parametrize("backend", fastact.available_backends())
+def test_reduced_loss_is_written_into_out_on_every_backend(backend):
+    """The CUDA backend ignored out= for a reduced loss; now every backend writes it."""
+    x = np.random.default_rng(5).normal(size=(4, 3))
+    t = np.array([0, 2, 1, 1])
+    lse = np.log(np.exp(x).sum(1))
+    want = float(np.mean(lse - x[np.arange(4), t]))
+    for red, val in (("mean", want), ("sum", 4 * want)):
+        out = np.empty(())
+        r = fastact.cross_entropy(x, t, reduction=red, out=out, backend=backend)
+        assert r is out
+        np.testing.assert_allclose(out, val, rtol=1e-12)
+    for f in (fastact.mse_loss, fastact.binary_cross_entropy_with_logits):
+        out = np.empty(())
+        f(x, np.full_like(x, 0.5), out=out, backend=backend)
+        np.testing.assert_allclose(out, f(x, np.full_like(x, 0.5), backend="numpy"), rtol=1e-12)
+
+
+def test_automatic_choice_warns_when_it_falls_back_to_numpy(monkeypatch):
+    from fastact import _backends
+
+    monkeypatch.setattr(_backends, "_auto_cpu", None)
+    real = _backends.is_available
+    monkeypatch.setattr(_backends, "is_available", lambda n: n == "numpy" and real(n))
+    monkeypatch.setitem(_backends._failed, "numba", "ImportError: simulated")
+    with pytest.warns(RuntimeWarning, match="NumPy reference backend"):
+        assert _backends.auto_cpu().NAME == "numpy"
+    monkeypatch.setattr(_backends, "_auto_cpu", None)

@@ -748,6 +748,8 @@ def dev_cross_entropy(logits, target, axis, weight, ignore_index, label_smoothin
         tot = cuda.device_array(1, dtype=np.float64)
         _rw.sum_rows_1d[1, _rw.BLOCK, st](loss[:M] if M else loss[:0], tot)
         lossv = _scalar_loss(X, tot, wtot.copy_to_host()[0] if reduction == "mean" else 1.0)
+        if out is not None:  # a reduced loss goes into out too (0-d)
+            lossv = _scalar_out(X, lossv, out)
     if not return_grad:
         return lossv
     gres, gd = _unrows(X, grad, ax, moved)
@@ -774,6 +776,17 @@ def _host(a: Any) -> np.ndarray:
     if hasattr(a, "detach"):  # torch
         return a.detach().cpu().numpy()
     return np.asarray(a)
+
+
+def _scalar_out(X: _Arr, val: Any, out: Any) -> Any:
+    """Write a reduced (0-d) loss into ``out`` of the input's array kind; return ``out``."""
+    if X.kind in ("numpy", "cupy"):
+        out[...] = val
+    elif X.kind == "torch":
+        out.fill_(float(val))
+    else:
+        out.copy_to_device(np.asarray(val, dtype=out.dtype).reshape(out.shape))
+    return out
 
 
 def _scalar_loss(X: _Arr, total: Any, denom: float) -> Any:
@@ -818,6 +831,8 @@ def _cross_entropy_prob(X, x2, ax, moved, T, weight, label_smoothing, reduction,
         tot = cuda.device_array(1, dtype=np.float64)
         _rw.sum_rows_1d[1, _rw.BLOCK, X.stream](loss[:M] if M else loss[:0], tot)
         lossv = _scalar_loss(X, tot, float(M) if reduction == "mean" else 1.0)
+        if out is not None:  # a reduced loss goes into out too (0-d)
+            lossv = _scalar_out(X, lossv, out)
     if not return_grad:
         return lossv
     gres, gd = _unrows(X, grad, ax, moved)
@@ -985,8 +1000,8 @@ def _pointwise_loss(kind: str, x: Any, target: Any, weight: Any, pos_weight: Any
         lossv = _loss_array(X, loss, tuple(X.shape), out)
     else:
         lossv = _scalar_loss(X, total, float(n) if reduction == "mean" else 1.0)
-        if out is not None:
-            raise ValueError("out= is only used with reduction='none' on the GPU")
+        if out is not None:  # a reduced loss goes into out too (0-d)
+            lossv = _scalar_out(X, lossv, out)
     if not return_grad:
         return lossv
     return lossv, X.give_back(gres, gd, grad_out)
