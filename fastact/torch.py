@@ -62,6 +62,7 @@ __all__ = [
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "Softmin",
     "Softplus",
     "Softsign",
     "Swish",
@@ -90,6 +91,7 @@ __all__ = [
     "sigmoid",
     "silu",
     "softmax",
+    "softmin",
     "softplus",
     "softsign",
     "swish",
@@ -226,6 +228,15 @@ def softmax(input: Tensor, dim: int = -1, dtype: torch.dtype | None = None) -> T
     """
     x = _ops.check_tensor(input if dtype is None else input.to(dtype))
     return _ops.softmax(x, _ops.norm_dim(dim, x.dim()))  # type: ignore[no-any-return]
+
+
+def softmin(input: Tensor, dim: int = -1, dtype: torch.dtype | None = None) -> Tensor:
+    """Softmin along ``dim`` (``torch.nn.functional.softmin``): the softmax of ``-input``.
+
+    y_j = exp(m - x_j) / sum_k exp(m - x_k);  grad_x = -y (grad_y - sum(grad_y y))
+    """
+    x = _ops.check_tensor(input if dtype is None else input.to(dtype))
+    return _ops.softmax(-x, _ops.norm_dim(dim, x.dim()))  # type: ignore[no-any-return]
 
 
 def log_softmax(input: Tensor, dim: int = -1, dtype: torch.dtype | None = None) -> Tensor:
@@ -559,6 +570,17 @@ MODULES: dict[str, type[_Activation]] = {
         Softplus, LogSigmoid, SiLU, Swish, GELU, Mish, Hardsigmoid, Hardswish,
     )
 }  # fmt: skip
+
+
+class Softmin(nn.Module):
+    """Softmin along ``dim`` (default -1): the softmax of ``-input``."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return softmin(input, self.dim)
 
 
 class Softmax(nn.Module):

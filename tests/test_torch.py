@@ -652,3 +652,16 @@ def test_cuda_gradcheck_and_compile():
     compiled = torch.compile(lambda a: ft.cross_entropy(ft.silu(a), t), fullgraph=True)
     y = compiled(x)
     torch.testing.assert_close(y, F.cross_entropy(F.silu(x), t))
+
+
+def test_softmin_values_gradcheck_and_module():
+    x = torch.randn(4, 7, dtype=torch.float64, requires_grad=True)
+    y = ft.softmin(x, dim=1)
+    torch.testing.assert_close(y, torch.nn.functional.softmin(x, dim=1), rtol=1e-12, atol=1e-15)
+    g = torch.randn(4, 7, dtype=torch.float64)
+    (gx,) = torch.autograd.grad(y, x, g)
+    xr = x.detach().clone().requires_grad_(True)
+    (gr,) = torch.autograd.grad(torch.nn.functional.softmin(xr, dim=1), xr, g)
+    torch.testing.assert_close(gx, gr, rtol=1e-12, atol=1e-15)
+    assert torch.autograd.gradcheck(lambda t: ft.softmin(t, dim=0), (x,))
+    torch.testing.assert_close(ft.Softmin(dim=1)(x), y)
