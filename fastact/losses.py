@@ -23,6 +23,7 @@ from fastact._dispatch import (
     check_out,
     compute_dtype,
     host_out,
+    is_device_array,
     normalize_axis,
     resolve,
 )
@@ -144,6 +145,11 @@ def cross_entropy(
                                 reduction, return_grad, grad_out, out)  # fmt: skip
     red, ax, C, eps = a.reduction, a.axis, a.classes, a.eps
     if getattr(be, "DEVICE", False):
+        # host float arrays follow the host contract (byte order, subclasses) on the way
+        if isinstance(target, np.ndarray) and target.dtype.kind == "f":
+            target = as_float_array(target, "target")
+        if isinstance(weight, np.ndarray):
+            weight = as_float_array(weight, "weight")
         return be.dev_cross_entropy(
             logits, target, ax, weight, a.ignore_index, eps, red, bool(return_grad),
             grad_out, out,
@@ -348,9 +354,10 @@ def cross_entropy_backward(
     the result (``logits``' shape and dtype) and may be ``logits`` itself.
     """
     red = _contract.reduction(reduction)
-    device = getattr(resolve(backend, logits), "DEVICE", False)
+    # host grad_loss follows the host contract (dtype, masks, byte order, subclasses)
+    gl = grad_loss if is_device_array(grad_loss) else as_float_array(grad_loss, "grad_loss")
     ax_shape: tuple[int, ...] | None = None
-    gshape = tuple(int(s) for s in np.shape(grad_loss))
+    gshape = tuple(int(s) for s in np.shape(gl))
     if red == "none":
         shape = tuple(int(s) for s in np.shape(logits))
         if not shape:
@@ -371,9 +378,7 @@ def cross_entropy_backward(
         backend=backend,
     )  # fmt: skip
     if ax_shape is None:
-        g *= float(grad_loss.item() if hasattr(grad_loss, "item") else grad_loss)
-    elif device:
-        g *= grad_loss.reshape(ax_shape)
+        g *= float(gl.item() if hasattr(gl, "item") else gl)
     else:
-        g *= as_float_array(grad_loss, "grad_loss").reshape(ax_shape)
+        g *= gl.reshape(ax_shape)
     return g
