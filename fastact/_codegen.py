@@ -11,18 +11,25 @@ Generated files:
   keyed on this file, is invalidated when either changes.
 * ``fastact/_api.py``: the public elementwise functions with real signatures,
   type hints and numpydoc docstrings.
+* ``kernels/numba_pointwise.py``, ``kernels/cuda_pointwise.py``,
+  ``kernels/_cy_pointwise.pxi``: the formulas of :mod:`fastact.pointwise` (BCE/MSE,
+  maxout, SplitMix64, RReLU slope, row shifts) as Numba, CUDA and Cython functions.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
+import os
 import re
 import sys
 import textwrap
 from pathlib import Path
 
-from fastact import table
+import numpy as np
+
+from fastact import pointwise, table
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG = Path(__file__).resolve().parent
@@ -125,23 +132,14 @@ def numba_elementwise() -> str:
     return "\n".join(out) + "\n"
 
 
-_CY_RENAMES = {
-    "_m.like(": "like(",
-    "_m.exp(": "m_exp(",
-    "_m.expm1(": "m_expm1(",
-    "_m.log1p(": "m_log1p(",
-    "_m.log1pexp(": "m_log1pexp(",
-    "_m.tanh(": "m_tanh(",
-    "_m.erfc(": "m_erfc(",
-    "_m.gelu_erf(": "m_gelu_erf(",
-    "_m.gelu_erf_deriv(": "m_gelu_erf_deriv(",
-    "_m.gelu_tanh(": "m_gelu_tanh(",
-    "_m.gelu_tanh_deriv(": "m_gelu_tanh_deriv(",
-    "_m.sigmoid(": "m_sigmoid(",
-    "_m.isnan(": "m_isnan(",
-    "_m.isinf(": "m_isinf(",
-    "_m.INF": "INFINITY",
-}
+def _cy_renames() -> dict[str, str]:
+    """``_m.<helper>(`` -> its Cython name (``m_<helper>``; ``like`` keeps its name), from
+    the one list of helpers, ``fastact._math.HELPERS``."""
+    from fastact import _math
+
+    renames = {f"_m.{n}(": ("like(" if n == "like" else f"m_{n}(") for n in _math.HELPERS}
+    return {**renames, "_m.INF": "INFINITY"}
+
 
 _CY_HEADER = '''# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: infer_types=True, initializedcheck=False
@@ -168,11 +166,11 @@ def _cy_scalar(fn) -> str:
     head, body = src.split("\n", 1)
     name = fn.__name__
     head = f"cdef inline floating {name}(floating x, floating a, floating b) noexcept nogil:"
-    for k, v in _CY_RENAMES.items():
+    for k, v in _cy_renames().items():
         body = body.replace(k, v)
     left = re.findall(r"_m\.\w+", body)
     if left:
-        raise ValueError(f"{name}: no Cython translation for {sorted(set(left))} (_CY_RENAMES)")
+        raise ValueError(f"{name}: no Cython name for {sorted(set(left))} (_math.HELPERS)")
     # typed locals (Cython's inference trips over fused calls): bint for boolean ones
     decls: dict[str, str] = {}
     for line in body.splitlines():
@@ -308,6 +306,202 @@ def cuda_elementwise() -> str:
             out += [f'    "{e.name}": {e.name}_{kind}_kernel{suf},' for e in table.ENTRIES]
             out.append("}")
     return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- #
+# The pointwise formulas (fastact/pointwise.py) in every backend               #
+# --------------------------------------------------------------------------- #
+
+_PW_CTYPES = {"F64": "double", "U64": "uint64_t", "Bool": "bint"}
+
+
+def _pointwise_hash() -> str:
+    return hashlib.sha256((PKG / "pointwise.py").read_bytes()).hexdigest()[:16]
+
+
+def _pw_parse(fn) -> tuple[list[tuple[str, str]], str, list[str], list[tuple[str, str, str]]]:  # type: ignore[no-untyped-def]
+    """(params [(name, type)], return type, docstring lines, statements
+    [(target, local type, expression)]; target "" for the return), checked to be in
+    the restricted style."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    f = tree.body[0]
+    assert isinstance(f, ast.FunctionDef)
+    params = [(a.arg, ast.unparse(a.annotation) if a.annotation else "F64") for a in f.args.args]
+    ret = ast.unparse(f.returns) if f.returns else "F64"
+    doc = [ln.rstrip() for ln in (ast.get_docstring(f) or "").strip().splitlines()]
+    body = f.body[1:] if ast.get_docstring(f) else f.body
+    stmts: list[tuple[str, str, str]] = []
+    for st in body:
+        if isinstance(st, ast.Assign) and len(st.targets) == 1:
+            stmts.append((ast.unparse(st.targets[0]), "F64", ast.unparse(st.value)))
+        elif isinstance(st, ast.AnnAssign) and st.value is not None:
+            ann = ast.unparse(st.annotation)
+            stmts.append((ast.unparse(st.target), ann, ast.unparse(st.value)))
+        elif isinstance(st, ast.Return) and st.value is not None:
+            stmts.append(("", ret, ast.unparse(st.value)))
+        else:
+            raise ValueError(f"{fn.__name__}: not in the restricted style: {ast.unparse(st)}")
+    if not stmts or stmts[-1][0] != "" or any(t == "" for t, _, _ in stmts[:-1]):
+        raise ValueError(f"{fn.__name__}: one return, last")
+    for _, t, _ in stmts:
+        if t not in _PW_CTYPES:
+            raise ValueError(f"{fn.__name__}: unknown type {t} (one of {sorted(_PW_CTYPES)})")
+    return params, ret, doc, stmts
+
+
+def _pw_python(fn, decorator: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """A formula as a Numba/CUDA function (annotations dropped, ``_p.`` names global)."""
+    params, _, doc, stmts = _pw_parse(fn)
+    lines = ["", "", decorator, f"def {fn.__name__}({', '.join(n for n, _ in params)}):"]
+    lines += [f"    # {ln}".rstrip() for ln in doc]
+    for target, _, expr in stmts:
+        expr = expr.replace("_p.", "")
+        lines.append(f"    {target} = {expr}" if target else f"    return {expr}")
+    return lines
+
+
+def _pw_constants_py() -> list[str]:
+    return [f"from fastact.pointwise import {', '.join(sorted(pointwise.CONSTANTS))}"]
+
+
+def _pw_header(what: str, how: str) -> list[str]:
+    return [
+        f'"""{what}',
+        "",
+        "GENERATED by ``python -m fastact._codegen`` from fastact/pointwise.py: do not edit.",
+        f"Source hash: {_pointwise_hash()} (pointwise.py).",
+        "",
+        how,
+        '"""',
+        "",
+    ]
+
+
+def numba_pointwise() -> str:
+    out = _pw_header(
+        "The formulas of fastact/pointwise.py as Numba CPU functions.",
+        "Inlined (``inline='always'``) into the hand-written kernels of\n"
+        "``kernels/numba_rowwise.py`` and ``kernels/numba_special.py``, which take their\n"
+        "fastmath flags.",
+    )
+    out += [
+        "import math",
+        "",
+        "import numpy as np",
+        "from numba import njit",
+        "",
+        *_pw_constants_py(),
+        "",
+        "INF = math.inf",
+        "exp = math.exp",
+        "log1p = math.log1p",
+    ]
+    deco = '@njit(inline="always", error_model="numpy")'
+    helpers = [
+        ("select(c, a, b)", "a if c else b"),
+        ("mul_add(a, b, c)", "a * b + c"),
+        ("u64(a)", "np.uint64(a)"),
+        ("to_f64(a)", "np.float64(a)"),
+    ]
+    for sig, body in helpers:
+        out += ["", "", deco, f"def {sig}:", f"    return {body}"]
+    for fn in pointwise.FORMULAS:
+        out += _pw_python(fn, deco)
+    return "\n".join(out) + "\n"
+
+
+def cuda_pointwise() -> str:
+    out = _pw_header(
+        "The formulas of fastact/pointwise.py as Numba CUDA device functions.",
+        "Called by the kernels of ``kernels/cuda_rowwise.py`` and ``kernels/cuda_special.py``;\n"
+        "they also run under the simulator (``NUMBA_ENABLE_CUDASIM=1``).",
+    )
+    out += [
+        "import math",
+        "",
+        "from numba import config, cuda, float64, uint64",
+        "",
+        *_pw_constants_py(),
+        "",
+        "SIM = bool(config.ENABLE_CUDASIM)",
+        "",
+        "INF = math.inf",
+        "exp = math.exp",
+        "log1p = math.log1p",
+    ]
+    deco = "@cuda.jit(device=True)"
+    for sig, body in (("select(c, a, b)", "a if c else b"), ("u64(a)", "uint64(a)"),
+                      ("to_f64(a)", "float64(a)")):  # fmt: skip
+        out += ["", "", deco, f"def {sig}:", f"    return {body}"]
+    out += [
+        "",
+        "",
+        "if SIM:",
+        "",
+        f"    {deco}",
+        "    def mul_add(a, b, c):",
+        "        # a * b + c, rounded twice",
+        "        return a * b + c",
+        "",
+        "else:",
+        "    from numba.cuda import libdevice",
+        "",
+        f"    {deco}",
+        "    def mul_add(a, b, c):",
+        "        # a * b + c rounded twice: NVVM contracts a plain a * b + c into one fma",
+        "        # (-fma=1), which differs from the CPU backends in the last bit; the _rn",
+        "        # intrinsics are never contracted",
+        "        return libdevice.dadd_rn(libdevice.dmul_rn(a, b), c)",
+    ]
+    for fn in pointwise.FORMULAS:
+        out += _pw_python(fn, deco)
+    return "\n".join(out) + "\n"
+
+
+def cython_pointwise() -> str:
+    out = [
+        "# The formulas of fastact/pointwise.py as Cython functions, included by",
+        "# kernels/_cy_rowwise.pyx (libc.math and uint64_t in scope there).",
+        "#",
+        "# GENERATED by ``python -m fastact._codegen`` from fastact/pointwise.py: do not edit.",
+        f"# Source hash: {_pointwise_hash()} (pointwise.py).",
+        "",
+        "cdef double INF = INFINITY",
+    ]
+    for name in pointwise.CONSTANTS:
+        v = getattr(pointwise, name)
+        if isinstance(v, np.uint64):
+            out.append(f"cdef uint64_t {name} = {int(v) if v < 256 else hex(int(v))}ULL")
+        else:
+            out.append(f"cdef double {name} = {float(v)!r}")
+    helpers = [
+        ("double select(bint c, double a, double b)", "a if c else b"),
+        ("double mul_add(double a, double b, double c)", "a * b + c  # -ffp-contract=off"),
+        ("uint64_t u64(uint64_t a)", "a"),
+        ("double to_f64(uint64_t a)", "<double>a"),
+    ]
+    for sig, body in helpers:
+        out += ["", "", f"cdef inline {sig} noexcept nogil:", f"    return {body}"]
+    for fn in pointwise.FORMULAS:
+        params, ret, doc, stmts = _pw_parse(fn)
+        args = ", ".join(f"{_PW_CTYPES[t]} {n}" for n, t in params)
+        out += ["", "", f"cdef inline {_PW_CTYPES[ret]} {fn.__name__}({args}) noexcept nogil:"]
+        out += [f"    # {ln}".rstrip() for ln in doc]
+        local: dict[str, str] = {}
+        for target, t, _ in stmts:
+            if target and target not in local and target not in dict(params):
+                local[target] = t
+        out += [f"    cdef {_PW_CTYPES[t]} {n}" for n, t in local.items()]
+        for target, _, expr in stmts:
+            expr = expr.replace("_p.", "")
+            out.append(f"    {target} = {expr}" if target else f"    return {expr}")
+    return "\n".join(out) + "\n"
+
+
+#: hand-written Numba modules that inline the generated pointwise functions: their
+#: on-disk cache is keyed on their own file only, so codegen touches them when the
+#: generated module changes
+_PW_NUMBA_USERS = ("numba_rowwise.py", "numba_special.py")
 
 
 def _signature(e: table.Elementwise, backward: bool) -> tuple[str, str]:
@@ -528,6 +722,9 @@ TARGETS = {
     ROOT / "kernels" / "numba_elementwise.py": numba_elementwise,
     ROOT / "kernels" / "_cy_elementwise.pyx": cython_elementwise,
     ROOT / "kernels" / "cuda_elementwise.py": cuda_elementwise,
+    ROOT / "kernels" / "numba_pointwise.py": numba_pointwise,
+    ROOT / "kernels" / "cuda_pointwise.py": cuda_pointwise,
+    ROOT / "kernels" / "_cy_pointwise.pxi": cython_pointwise,
     PKG / "_api.py": api,
     ROOT / "README.md": readme,
     ROOT / "docs" / "API.md": api_doc,
@@ -551,6 +748,9 @@ def main(argv: list[str] | None = None) -> int:
         if not p.exists() or p.read_text() != text:
             p.write_text(text)
             print(f"wrote {p}")
+            if p.name == "numba_pointwise.py":  # invalidate the inlining modules' cache
+                for user in _PW_NUMBA_USERS:
+                    os.utime(ROOT / "kernels" / user)
     return 0
 
 

@@ -1,8 +1,11 @@
 """Input checks and backend dispatch, shared by every public function.
 
-Public wrappers stay thin: they call :func:`prepare` / :func:`run_map` here, which
-validate dtype, shape, ``out`` and layout in one place and hand flat contiguous
-arrays to the backend's raw kernels.
+Public wrappers stay thin: they check their parameters (``fastact._contract``),
+pick a backend (:func:`resolve`) and call :func:`run_op`, the one place where the
+host and device paths part. Host drivers (registered with :func:`host_driver`)
+convert and check NumPy inputs here (:func:`as_float_array`, :func:`host_out`,
+:func:`run_map`) and hand flat contiguous arrays to the backend's raw kernels; a
+device backend's ``dev_<op>`` does the same for GPU arrays, with the same parameters.
 """
 
 from __future__ import annotations
@@ -21,6 +24,35 @@ from fastact._threads import SERIAL_BELOW
 _SUPPORTED = "float16, float32 or float64"
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
 _F16 = np.dtype(np.float16)
+
+
+#: operation -> its host driver ``f(backend, *args)``: NumPy layout and checks around
+#: the backend's raw kernels (registered by the public modules with :func:`host_driver`)
+HOST_DRIVERS: dict[str, Callable[..., Any]] = {}
+
+
+def host_driver(op: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``f(backend, *args)`` as the host driver of operation ``op``."""
+
+    def register(f: Callable[..., Any]) -> Callable[..., Any]:
+        HOST_DRIVERS[op] = f
+        return f
+
+    return register
+
+
+def run_op(op: str, be: ModuleType, *args: Any) -> Any:
+    """Run operation ``op`` on backend ``be`` (after the public function's shared checks).
+
+    A device backend (``DEVICE = True``) lays out and launches on GPU arrays itself,
+    in ``be.dev_<op>(*args)``; every host backend goes through the registered host
+    driver, ``HOST_DRIVERS[op](be, *args)``. The two take the same parameters
+    (``tests/test_backends.py::test_device_drivers_match_the_host_drivers``), so the
+    public modules hold no backend-specific branch.
+    """
+    if getattr(be, "DEVICE", False):
+        return getattr(be, "dev_" + op)(*args)
+    return HOST_DRIVERS[op](be, *args)
 
 
 def is_device_array(x: Any) -> bool:
@@ -235,11 +267,13 @@ def elementwise_forward(
         elif x.size:
             be.unary(name, x.reshape(-1), o.reshape(-1), a, b)
         return o
-    spec = table.BY_NAME[name]
-    a, b = spec.encode(params)
-    be = resolve(backend, x)
-    if getattr(be, "DEVICE", False):
-        return be.dev_elementwise_forward(name, x, a, b, out)
+    a, b = table.BY_NAME[name].encode(params)
+    return run_op("elementwise_forward", resolve(backend, x), name, x, a, b, out)
+
+
+@host_driver("elementwise_forward")
+def _host_elementwise_forward(be: ModuleType, name: str, x: Any, a: float, b: float,
+                              out: Any) -> Any:  # fmt: skip
     x = as_float_array(x)
     o = host_out(out, x.shape, x.dtype)
     cdt = compute_dtype(x.dtype)
@@ -256,11 +290,13 @@ def elementwise_forward(
 def elementwise_backward(
     name: str, grad_output: Any, x: Any, params: tuple[Any, ...], out: Any, backend: str | None
 ) -> Any:
-    spec = table.BY_NAME[name]
-    a, b = spec.encode(params)
-    be = resolve(backend, x)
-    if getattr(be, "DEVICE", False):
-        return be.dev_elementwise_backward(name, grad_output, x, a, b, out)
+    a, b = table.BY_NAME[name].encode(params)
+    return run_op("elementwise_backward", resolve(backend, x), name, grad_output, x, a, b, out)
+
+
+@host_driver("elementwise_backward")
+def _host_elementwise_backward(be: ModuleType, name: str, grad_output: Any, x: Any, a: float,
+                               b: float, out: Any) -> Any:  # fmt: skip
     g = as_float_array(grad_output, "grad_output")
     x = as_float_array(x)
     check_same_shape(g, x, "grad_output", "x")
@@ -278,6 +314,7 @@ def elementwise_backward(
 
 
 __all__ = [
+    "HOST_DRIVERS",
     "SERIAL_BELOW",
     "BackendUnavailable",
     "as_float_array",
@@ -286,8 +323,10 @@ __all__ = [
     "compute_dtype",
     "elementwise_backward",
     "elementwise_forward",
+    "host_driver",
     "resolve",
     "run_map",
+    "run_op",
 ]
 
 

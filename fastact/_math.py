@@ -38,6 +38,19 @@ from fastact import _mvec
 
 INF = math.inf
 
+#: The math helpers the table's formulas call as ``_m.<name>``: declared once here.
+#: Numba gets them from this module, CUDA from ``fastact._cuda_math`` (same names),
+#: Cython as ``m_<name>`` from ``kernels/_cy_math.pxi`` (``like`` keeps its name; the
+#: code generator's renames come from this list); ``tests/test_math.py`` checks that
+#: every backend defines each one and that the table calls nothing else.
+HELPERS = (
+    "like", "exp", "expm1", "log1p", "log1pexp", "tanh", "erfc", "sigmoid", "isnan", "isinf",
+    "gelu_erf", "gelu_erf_deriv", "gelu_tanh", "gelu_tanh_deriv",
+)  # fmt: skip
+#: libm functions with a SIMD (libmvec) declaration in ``kernels/fa_simd.h``, float
+#: (``expf``) and double (``exp``) each; ``tests/test_math.py`` checks the header
+LIBMVEC = ("exp", "expm1", "log1p", "tanh", "erfc")
+
 #: Fast-math flags kernels may use: no ``nnan``/``ninf`` (they would break NaN
 #: propagation and -inf masking).
 FASTMATH = frozenset({"contract", "afn", "arcp", "nsz", "reassoc"})

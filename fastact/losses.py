@@ -22,10 +22,12 @@ from fastact._dispatch import (
     c_flat,
     check_out,
     compute_dtype,
+    host_driver,
     host_out,
     is_device_array,
     normalize_axis,
     resolve,
+    run_op,
 )
 from fastact.rowwise import _finish_rows, _row_target, to_rows
 
@@ -143,17 +145,15 @@ def cross_entropy(
     be = resolve(backend, logits)
     a = _contract.cross_entropy(logits, target, axis, weight, ignore_index, label_smoothing,
                                 reduction, return_grad, grad_out, out)  # fmt: skip
+    return run_op("cross_entropy", be, logits, target, weight, a, bool(return_grad), grad_out, out)
+
+
+@host_driver("cross_entropy")
+def _host_cross_entropy(be: Any, logits: Any, target: Any, weight: Any,
+                        a: _contract.CrossEntropyArgs, return_grad: bool, grad_out: Any,
+                        out: Any) -> Any:  # fmt: skip
+    """Cross-entropy on NumPy arrays (``a``: the checked arguments)."""
     red, ax, C, eps = a.reduction, a.axis, a.classes, a.eps
-    if getattr(be, "DEVICE", False):
-        # host float arrays follow the host contract (byte order, subclasses) on the way
-        if isinstance(target, np.ndarray) and target.dtype.kind == "f":
-            target = as_float_array(target, "target")
-        if isinstance(weight, np.ndarray):
-            weight = as_float_array(weight, "weight")
-        return be.dev_cross_entropy(
-            logits, target, ax, weight, a.ignore_index, eps, red, bool(return_grad),
-            grad_out, out,
-        )  # fmt: skip
     x = as_float_array(logits, "logits")
     w = _class_weight(weight, C)
     t = target if isinstance(target, np.ndarray) else np.asarray(target)
@@ -268,10 +268,15 @@ def binary_cross_entropy_with_logits(
     be = resolve(backend, logits)
     red = _contract.pointwise_loss(logits, target, reduction, return_grad, grad_out, out,
                                    {"weight": weight, "pos_weight": pos_weight})  # fmt: skip
-    if getattr(be, "DEVICE", False):
-        return be.dev_bce_with_logits(
-            logits, target, weight, pos_weight, red, return_grad, grad_out, out
-        )
+    return run_op("bce_with_logits", be, logits, target, weight, pos_weight, red,
+                  bool(return_grad), grad_out, out)  # fmt: skip
+
+
+@host_driver("bce_with_logits")
+def _host_bce_with_logits(be: Any, logits: Any, target: Any, weight: Any, pos_weight: Any,
+                          reduction: str, return_grad: bool, grad_out: Any,
+                          out: Any) -> Any:  # fmt: skip
+    red = reduction
     x = as_float_array(logits, "logits")
     cdt = compute_dtype(x.dtype)
     t1 = _flat_pair(x, target, cdt)
@@ -308,8 +313,13 @@ def mse_loss(
     """
     be = resolve(backend, input)
     red = _contract.pointwise_loss(input, target, reduction, return_grad, grad_out, out)
-    if getattr(be, "DEVICE", False):
-        return be.dev_mse(input, target, red, return_grad, grad_out, out)
+    return run_op("mse", be, input, target, red, bool(return_grad), grad_out, out)
+
+
+@host_driver("mse")
+def _host_mse(be: Any, input: Any, target: Any, reduction: str, return_grad: bool,
+              grad_out: Any, out: Any) -> Any:  # fmt: skip
+    red = reduction
     x = as_float_array(input, "input")
     cdt = compute_dtype(x.dtype)
     t1 = _flat_pair(x, target, cdt)

@@ -18,9 +18,11 @@ from fastact._dispatch import (
     check_same_shape,
     compute_dtype,
     fast_path,
+    host_driver,
     host_out,
     normalize_axes,
     resolve,
+    run_op,
 )
 from fastact.backends.interface import MODE_LOG_SOFTMAX, MODE_SOFTMAX
 
@@ -91,11 +93,16 @@ def _softmax_like(x: Any, axis: Any, all_masked: str, out: Any, backend: Any, mo
             be.softmax(x.reshape(-1, C), o.reshape(-1, C), mode, all_masked == "zero")
         return o
     be = resolve(backend, x)
-    if getattr(be, "DEVICE", False):
-        axes = normalize_axes(axis, len(x.shape))
-        return be.dev_softmax(x, axes, mode, all_masked == "zero", out, negate)
+    axes = normalize_axes(axis, np.ndim(x))
+    return run_op("softmax", be, x, axes, mode, all_masked == "zero", out, negate)
+
+
+@host_driver("softmax")
+def _host_softmax(be: Any, x: Any, axes: tuple[int, ...], mode: int, zero_masked: bool,
+                  out: Any, negate: bool) -> Any:  # fmt: skip
+    """The softmax family on NumPy arrays: ``axes`` moved last as C-contiguous rows in
+    the compute dtype, one ``be.softmax`` call, the rows moved back."""
     x = as_float_array(x)
-    axes = normalize_axes(axis, x.ndim)
     o = host_out(out, x.shape, x.dtype)
     shape = x.shape
     if x.ndim == 0:  # one element: one row
@@ -110,7 +117,7 @@ def _softmax_like(x: Any, axis: Any, all_masked: str, out: Any, backend: Any, mo
     if buf is None:
         buf = np.empty(x2.shape, dtype=cdt)
     if x2.size:
-        be.softmax(x2, buf, mode, all_masked == "zero")
+        be.softmax(x2, buf, mode, zero_masked)
     res = _finish_rows(buf, o, x.shape, ax, x.dtype)
     return res.reshape(shape) if out is None else out
 
@@ -194,14 +201,8 @@ def logsumexp(
     if not isinstance(return_sign, (bool, np.bool_)):
         raise TypeError(f"return_sign must be a bool, got {return_sign!r}")
     be = resolve(backend, x)
-    if getattr(be, "DEVICE", False):
-        axes = normalize_axes(axis, len(x.shape))  # type: ignore[union-attr]
-        if b is not None or return_sign:
-            return be.dev_host_fallback(
-                _host_logsumexp, x, axes, keepdims, b, bool(return_sign), out
-            )
-        return be.dev_logsumexp(x, axes, keepdims, out)
-    return _host_logsumexp(be, x, axis, keepdims, b, bool(return_sign), out)
+    axes = normalize_axes(axis, np.ndim(x))
+    return run_op("logsumexp", be, x, axes, keepdims, b, bool(return_sign), out)
 
 
 def _lse_shapes(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[tuple, tuple]:
@@ -210,10 +211,10 @@ def _lse_shapes(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[tuple, t
     return rshape, kshape
 
 
-def _host_logsumexp(be: Any, x: Any, axis: Any, keepdims: bool, b: Any, return_sign: bool,
-                    out: Any) -> Any:  # fmt: skip
+@host_driver("logsumexp")
+def _host_logsumexp(be: Any, x: Any, axes: tuple[int, ...], keepdims: bool, b: Any,
+                    return_sign: bool, out: Any) -> Any:  # fmt: skip
     x = as_float_array(x)
-    axes = normalize_axes(axis, x.ndim)
     rshape, kshape = _lse_shapes(x.shape, axes)
     shape = kshape if keepdims else rshape
     if b is not None:
@@ -268,13 +269,16 @@ def _weighted_lse(x2: np.ndarray, b2: np.ndarray, return_sign: bool) -> tuple[An
 def _softmax_bwd(grad_output: Any, y: Any, axis: Any, out: Any, backend: Any, log: bool,
                  negate: bool = False) -> Any:  # fmt: skip
     be = resolve(backend, y)
-    if getattr(be, "DEVICE", False):
-        axes = normalize_axes(axis, len(y.shape))
-        return be.dev_softmax_backward(grad_output, y, axes, log, out, negate)
+    axes = normalize_axes(axis, np.ndim(y))
+    return run_op("softmax_backward", be, grad_output, y, axes, log, out, negate)
+
+
+@host_driver("softmax_backward")
+def _host_softmax_backward(be: Any, grad_output: Any, y: Any, axes: tuple[int, ...], log: bool,
+                           out: Any, negate: bool) -> Any:  # fmt: skip
     g = as_float_array(grad_output, "grad_output")
     y = as_float_array(y, "y")
     check_same_shape(g, y, "grad_output", "y")
-    axes = normalize_axes(axis, y.ndim)
     dt = np.promote_types(g.dtype, y.dtype)
     o: Any = host_out(out, y.shape, dt)
     shape = y.shape

@@ -19,10 +19,12 @@ from fastact._dispatch import (
     check_same_shape,
     compute_dtype,
     elementwise_forward,
+    host_driver,
     host_out,
     normalize_axis,
     resolve,
     run_map,
+    run_op,
 )
 
 __all__ = [
@@ -50,13 +52,6 @@ def _prelu_layout(x: np.ndarray, w: np.ndarray, axis: int) -> tuple[int, int]:
     return C, math.prod(x.shape[ax + 1 :])
 
 
-def _prelu_args(x: Any, weight: Any, axis: int, be: Any) -> tuple[Any, ...]:
-    xa = as_float_array(x)
-    w = as_float_array(weight, "weight")
-    C, inner = _prelu_layout(xa, w, axis)
-    return be, xa, w, C, inner
-
-
 def prelu(
     x: ArrayLike, weight: ArrayLike, axis: int = 1, *, out: Any = None, backend: str | None = None
 ) -> Any:
@@ -76,10 +71,14 @@ def prelu(
     >>> fastact.prelu(np.array([[-2.0, 3.0]]), np.array([0.25, 0.5]))
     array([[-0.5,  3. ]])
     """
-    be = resolve(backend, x)
-    if getattr(be, "DEVICE", False):
-        return be.dev_prelu(x, weight, axis, out, _prelu_layout)
-    be, xa, w, C, inner = _prelu_args(x, weight, axis, be)
+    return run_op("prelu", resolve(backend, x), x, weight, axis, out, _prelu_layout)
+
+
+@host_driver("prelu")
+def _host_prelu(be: Any, x: Any, weight: Any, axis: int, out: Any, layout: Any) -> Any:
+    xa = as_float_array(x)
+    w = as_float_array(weight, "weight")
+    C, inner = layout(xa, w, axis)
     o = host_out(out, xa.shape, xa.dtype)
     cdt = compute_dtype(xa.dtype)
     buf, dest = c_output(o, xa.shape, xa.dtype, [xa, w])
@@ -107,9 +106,15 @@ def prelu_backward(
     dtype; ``out`` receives ``grad_input``.
     """
     be = resolve(backend, x)
-    if getattr(be, "DEVICE", False):
-        return be.dev_prelu_backward(grad_output, x, weight, axis, out, _prelu_layout)
-    be, xa, w, C, inner = _prelu_args(x, weight, axis, be)
+    return run_op("prelu_backward", be, grad_output, x, weight, axis, out, _prelu_layout)
+
+
+@host_driver("prelu_backward")
+def _host_prelu_backward(be: Any, grad_output: Any, x: Any, weight: Any, axis: int, out: Any,
+                         layout: Any) -> tuple[Any, Any]:  # fmt: skip
+    xa = as_float_array(x)
+    w = as_float_array(weight, "weight")
+    C, inner = layout(xa, w, axis)
     g = as_float_array(grad_output, "grad_output")
     check_same_shape(g, xa, "grad_output", "x")
     dt = np.promote_types(g.dtype, xa.dtype)
@@ -163,15 +168,19 @@ def rrelu(
         s = operator.index(seed) % (1 << 64)
     except TypeError:
         raise TypeError(f"seed must be an integer or None, got {seed!r}") from None
-    if getattr(be, "DEVICE", False):
-        return be.dev_rrelu_train(x, lo, up, s, out)
+    return run_op("rrelu_train", be, x, lo, up, s, out)
+
+
+@host_driver("rrelu_train")
+def _host_rrelu_train(be: Any, x: Any, lower: float, upper: float, seed: int,
+                      out: Any) -> tuple[Any, Any]:  # fmt: skip
     xa = as_float_array(x)
     o = host_out(out, xa.shape, xa.dtype)
     cdt = compute_dtype(xa.dtype)
     buf, dest = c_output(o, xa.shape, xa.dtype, [xa])
     slopes = np.empty(xa.size, dtype=cdt)
     if buf.size:
-        be.rrelu_train(c_flat(xa, cdt), buf, slopes, lo, up, s)
+        be.rrelu_train(c_flat(xa, cdt), buf, slopes, lower, upper, seed)
     y = c_finish(buf, dest)
     return (y if out is None else out), slopes.reshape(xa.shape).astype(xa.dtype, copy=False)
 
@@ -180,9 +189,11 @@ def rrelu_backward(
     grad_output: ArrayLike, slopes: ArrayLike, *, out: Any = None, backend: str | None = None
 ) -> Any:
     """Gradient of :func:`rrelu` in training: ``grad_input = grad_output * slopes``."""
-    be = resolve(backend, grad_output)
-    if getattr(be, "DEVICE", False):
-        return be.dev_multiply(grad_output, slopes, out)
+    return run_op("rrelu_backward", resolve(backend, grad_output), grad_output, slopes, out)
+
+
+@host_driver("rrelu_backward")
+def _host_rrelu_backward(be: Any, grad_output: Any, slopes: Any, out: Any) -> Any:
     g = as_float_array(grad_output, "grad_output")
     s = as_float_array(slopes, "slopes")
     check_same_shape(g, s, "grad_output", "slopes")
@@ -225,11 +236,13 @@ def maxout(
     Derivative: 1 for the first maximal input of each group, 0 for the others.
     NaN in a group gives NaN.
     """
-    be = resolve(backend, x)
-    if getattr(be, "DEVICE", False):
-        return be.dev_maxout(x, pieces, axis, out, _maxout_layout)
+    return run_op("maxout", resolve(backend, x), x, pieces, axis, out, _maxout_layout)
+
+
+@host_driver("maxout")
+def _host_maxout(be: Any, x: Any, pieces: Any, axis: Any, out: Any, layout: Any) -> Any:
     xa = as_float_array(x)
-    k, ax, xm = _maxout_layout(xa, pieces, axis)
+    k, ax, xm = layout(xa, pieces, axis)
     oshape_m = xm.shape[:-1] + (xm.shape[-1] // k,)
     oshape = list(xa.shape)
     oshape[ax] = xa.shape[ax] // k
@@ -259,11 +272,15 @@ def maxout_backward(
     """Gradient of :func:`maxout`: each ``grad_output`` element goes to the first
     maximal input of its group; the other inputs get 0."""
     be = resolve(backend, x)
-    if getattr(be, "DEVICE", False):
-        return be.dev_maxout_backward(grad_output, x, pieces, axis, out, _maxout_layout)
+    return run_op("maxout_backward", be, grad_output, x, pieces, axis, out, _maxout_layout)
+
+
+@host_driver("maxout_backward")
+def _host_maxout_backward(be: Any, grad_output: Any, x: Any, pieces: Any, axis: Any, out: Any,
+                          layout: Any) -> Any:  # fmt: skip
     xa = as_float_array(x)
     g = as_float_array(grad_output, "grad_output")
-    k, ax, xm = _maxout_layout(xa, pieces, axis)
+    k, ax, xm = layout(xa, pieces, axis)
     oshape = list(xa.shape)
     oshape[ax] = xa.shape[ax] // k
     if g.shape != tuple(oshape):

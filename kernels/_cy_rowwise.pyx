@@ -13,6 +13,7 @@ from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
 
 include "_cy_math.pxi"
+include "_cy_pointwise.pxi"
 
 cdef double NEG_INF = -INFINITY
 cdef double NAN_ = float("nan")
@@ -49,13 +50,6 @@ cdef inline double row_dot(const floating* a, const floating* b, Py_ssize_t n) n
         return fa_dot_f(a, b, n)
     else:
         return fa_dot_d(a, b, n)
-
-
-cdef inline double softmax_shift(double m) noexcept nogil:
-    # the max; 0 for an all -inf row; +inf stays (gives NaN, as PyTorch)
-    if fabs(m) < INFINITY or m == INFINITY:
-        return m
-    return 0.0
 
 
 cdef inline double row_sumexp(const floating* x, floating* buf, Py_ssize_t n, double shift) noexcept nogil:
@@ -279,35 +273,29 @@ def cross_entropy_prob(const floating[:, ::1] x, const floating[:, ::1] q, const
 def bce_with_logits(const floating[::1] x, const floating[::1] t, const double[::1] w, const double[::1] pw, bint has_w,
                     bint has_pw, double scale, double[::1] loss, floating[::1] grad,
                     bint want_grad, int nthreads):
-    # l = w ((1 - t) x + (1 + (pw - 1) t) (log1p(exp(-|x|)) + max(-x, 0)))
+    # loss_i = bce_loss(x_i, t_i, w_i, pw_i), grad_i = scale bce_grad(...) (pointwise.py)
     cdef Py_ssize_t n = x.shape[0], i
-    cdef double xi, ti, wi, pwi, lw, sp, e, sg
+    cdef double xi, ti, wi, pwi
     with nogil:
         for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
             xi = x[i]
             ti = t[i]
             wi = w[i] if has_w else 1.0
             pwi = pw[i] if has_pw else 1.0
-            lw = 1.0 + (pwi - 1.0) * ti
-            e = exp(-fabs(xi))
-            sp = log1p(e) + (-xi if xi < 0 else 0.0)
-            loss[i] = wi * ((1.0 - ti) * xi + lw * sp)
+            loss[i] = bce_loss(xi, ti, wi, pwi)
             if want_grad:
-                sg = 1.0 / (1.0 + e) if xi >= 0 else e / (1.0 + e)
-                grad[i] = <floating>(scale * wi * (lw * sg - pwi * ti))
+                grad[i] = <floating>(scale * bce_grad(xi, ti, wi, pwi))
 
 
 def mse(const floating[::1] x, const floating[::1] t, double scale, double[::1] loss, floating[::1] grad,
         bint want_grad, int nthreads):
-    # l = (x - t)^2, dl/dx = 2 (x - t)
+    # loss_i = mse_loss(x_i, t_i) = (x_i - t_i)^2, grad_i = scale mse_grad = 2 scale (x_i - t_i)
     cdef Py_ssize_t n = x.shape[0], i
-    cdef double d
     with nogil:
         for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
-            d = <double>x[i] - <double>t[i]
-            loss[i] = d * d
+            loss[i] = mse_loss(x[i], t[i])
             if want_grad:
-                grad[i] = <floating>(scale * 2.0 * d)
+                grad[i] = <floating>(scale * mse_grad(x[i], t[i]))
 
 
 def prelu_fwd(const floating[::1] x, const floating[::1] w, floating[::1] out, Py_ssize_t C, Py_ssize_t inner,
@@ -341,26 +329,12 @@ def prelu_bwd(const floating[::1] g, const floating[::1] x, const floating[::1] 
                     partial[t, c] += <double>gv * v
 
 
-cdef inline double uniform(uint64_t seed, uint64_t i) noexcept nogil:
-    # SplitMix64 of seed + (i + 1) * golden -> [0, 1)
-    cdef uint64_t z = seed + (i + 1) * <uint64_t>0x9E3779B97F4A7C15ULL
-    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
-    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL
-    z = z ^ (z >> 31)
-    return <double>(z >> 11) * (1.0 / 9007199254740992.0)
-
-
 def rrelu_train(const floating[::1] x, floating[::1] out, floating[::1] slopes, double lower,
                 double upper, uint64_t seed, int nthreads):
     cdef Py_ssize_t n = x.shape[0], i
-    cdef double s
     with nogil:
         for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
-            if x[i] >= 0:
-                s = 1.0
-            else:
-                s = lower + (upper - lower) * uniform(seed, i)
-            slopes[i] = <floating>s
+            slopes[i] = <floating>rrelu_slope(x[i], lower, upper, splitmix64_uniform(seed, i))
             out[i] = x[i] * slopes[i]
 
 
@@ -381,7 +355,7 @@ def maxout_fwd(const floating[:, ::1] x, floating[:, ::1] out, Py_ssize_t pieces
                 best = x[m, base]
                 for p in range(1, pieces):
                     v = x[m, base + p]
-                    if v > best or (v != v and best == best):
+                    if maxout_wins(v, best):
                         best = v
                 out[m, k] = best
 
@@ -398,7 +372,7 @@ def maxout_bwd(const floating[:, ::1] g, const floating[:, ::1] x, floating[:, :
                 arg = 0
                 for p in range(1, pieces):
                     v = x[m, base + p]
-                    if v > best or (v != v and best == best):
+                    if maxout_wins(v, best):
                         best = v
                         arg = p
                 for p in range(pieces):

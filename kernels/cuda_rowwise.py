@@ -12,6 +12,7 @@ partial sums are float64. The same math as ``kernels/numba_rowwise.py``:
 
 import math
 
+from fastact.kernels.cuda_pointwise import lse_shift, softmax_shift
 from numba import config, cuda, float64
 
 from fastact import _cuda_math as _m
@@ -124,11 +125,10 @@ def _log(s):
 
 @cuda.jit(device=True)
 def _shift(m, lse_mode):
-    """The shift for a row whose maximum is ``m``: ``m`` itself when finite; +inf stays
-    for softmax (NaN, as PyTorch) but is 0 for logsumexp (+inf); 0 for all -inf rows."""
-    if abs(m) < math.inf:
-        return m
-    return m if math.inf == m and not lse_mode else 0.0
+    """The shift for a row whose maximum is ``m`` (``fastact/pointwise.py``): ``m`` itself
+    when finite; +inf stays for softmax (NaN, as PyTorch) but is 0 for logsumexp (+inf);
+    0 for all -inf rows."""
+    return lse_shift(m) if lse_mode else softmax_shift(m)
 
 
 @cuda.jit(device=True)

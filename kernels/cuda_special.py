@@ -6,30 +6,20 @@ weight gradient, the loss sums) are float64: one block per channel for PReLU, a
 block sum plus one float64 atomic add per block for the losses. The same math as
 ``kernels/numba_special.py`` and ``kernels/numba_rowwise.py``; the rrelu slopes use
 the same SplitMix64 counter RNG, so one seed gives the same slopes on every backend.
+The per-element formulas come from ``fastact/pointwise.py`` (``kernels/cuda_pointwise.py``).
 """
 
-import numpy as np
-from fastact.kernels import cuda_rowwise
+from fastact.kernels.cuda_pointwise import (
+    bce_grad,
+    bce_loss,
+    maxout_wins,
+    mse_grad,
+    mse_loss,
+    rrelu_slope,
+    splitmix64_uniform,
+)
 from fastact.kernels.cuda_rowwise import BLOCK, block_sum
-from numba import cuda, float64, uint64
-from numba.cuda import libdevice
-
-from fastact import _cuda_math as _m
-
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-MIX2 = np.uint64(0x94D049BB133111EB)
-INV_2_53 = 1.0 / 9007199254740992.0
-
-
-@cuda.jit(device=True)
-def uniform(seed, i):
-    # SplitMix64: z = seed + (i + 1) * golden; mix; u = (z >> 11) * 2^-53 in [0, 1)
-    z = uint64(seed) + (uint64(i) + uint64(1)) * uint64(GOLDEN)
-    z = (z ^ (z >> uint64(30))) * uint64(MIX1)
-    z = (z ^ (z >> uint64(27))) * uint64(MIX2)
-    z = z ^ (z >> uint64(31))
-    return float64(z >> uint64(11)) * INV_2_53
+from numba import cuda, float64
 
 
 @cuda.jit
@@ -65,30 +55,12 @@ def prelu_bwd_weight(g, x, gw, C, inner):
             gw[c] = acc
 
 
-if cuda_rowwise.SIM:
-
-    @cuda.jit(device=True)
-    def _mul_add(a, b, c):
-        # a * b + c (float64), rounded twice
-        return a * b + c
-
-else:
-
-    @cuda.jit(device=True)
-    def _mul_add(a, b, c):
-        # a * b + c (float64), rounded twice: NVVM would contract a plain a * b + c into
-        # one fma (its default -fma=1), which rounds once and can differ from the CPU
-        # backends' slopes in the last bit; the _rn intrinsics are never contracted
-        return libdevice.dadd_rn(libdevice.dmul_rn(a, b), c)
-
-
 @cuda.jit
 def rrelu_train(x, out, slopes, lower, upper, seed):
     # slope = 1 for x >= 0, lower + (upper - lower) u_i otherwise; y = slope x
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
         v = x[i]
-        s = 1.0 if v >= 0 else _mul_add(upper - lower, uniform(seed, i), lower)
-        slopes[i] = s
+        slopes[i] = rrelu_slope(float64(v), lower, upper, splitmix64_uniform(seed, i))
         out[i] = v * slopes[i]
 
 
@@ -109,7 +81,7 @@ def maxout_fwd(x, out, pieces):
         best = x[m, base]
         for p in range(1, pieces):
             v = x[m, base + p]
-            if v > best or (v != v and best == best):
+            if maxout_wins(v, best):
                 best = v
         out[m, k] = best
 
@@ -126,7 +98,7 @@ def maxout_bwd(g, x, gx, pieces):
         best = x[m, base]
         for p in range(1, pieces):
             v = x[m, base + p]
-            if v > best or (v != v and best == best):
+            if maxout_wins(v, best):
                 best = v
                 arg = p
         for p in range(pieces):
@@ -135,8 +107,8 @@ def maxout_bwd(g, x, gx, pieces):
 
 @cuda.jit
 def bce_with_logits(x, t, w, pw, has_w, has_pw, scale, loss, want_loss, total, grad, want_grad):
-    """l = w ((1 - t) x + (1 + (pw - 1) t) (log1p(exp(-|x|)) + max(-x, 0)))
-    dl/dx = w ((1 + (pw - 1) t) sigmoid(x) - pw t); ``total[0]`` += sum of l (float64)."""
+    """l = bce_loss(x, t, w, pw), dl/dx = scale bce_grad(x, t, w, pw) (fastact/pointwise.py);
+    ``total[0]`` += sum of l (float64)."""
     smem = cuda.shared.array(BLOCK, float64)
     acc = 0.0
     n = x.shape[0]
@@ -149,17 +121,12 @@ def bce_with_logits(x, t, w, pw, has_w, has_pw, scale, loss, want_loss, total, g
             ti = float64(t[i])
             wi = float64(w[i]) if has_w else 1.0
             pwi = float64(pw[i]) if has_pw else 1.0
-            lw = 1.0 + (pwi - 1.0) * ti
-            e = _m.exp(-abs(xi))
-            # max(-x, 0) as a select: the builtin numba.cuda (no numba-cuda package)
-            # cannot type a two-argument max here
-            li = wi * ((1.0 - ti) * xi + lw * (_m.log1p(e) + (-xi if xi < 0.0 else 0.0)))
+            li = bce_loss(xi, ti, wi, pwi)
             acc += li
             if want_loss:
                 loss[i] = li
             if want_grad:
-                sg = 1.0 / (1.0 + e) if xi >= 0 else e / (1.0 + e)
-                grad[i] = scale * wi * (lw * sg - pwi * ti)
+                grad[i] = scale * bce_grad(xi, ti, wi, pwi)
     acc = block_sum(acc, smem)
     if cuda.threadIdx.x == 0:
         cuda.atomic.add(total, 0, acc)
@@ -175,12 +142,14 @@ def mse(x, t, scale, loss, want_loss, total, grad, want_grad):
     for base in range(cuda.blockIdx.x * BLOCK, n, stride):
         i = base + cuda.threadIdx.x
         if i < n:
-            d = float64(x[i]) - float64(t[i])
-            acc += d * d
+            xi = float64(x[i])
+            ti = float64(t[i])
+            li = mse_loss(xi, ti)
+            acc += li
             if want_loss:
-                loss[i] = d * d
+                loss[i] = li
             if want_grad:
-                grad[i] = scale * 2.0 * d
+                grad[i] = scale * mse_grad(xi, ti)
     acc = block_sum(acc, smem)
     if cuda.threadIdx.x == 0:
         cuda.atomic.add(total, 0, acc)

@@ -20,6 +20,14 @@ is split into chunks whose maxima and sums are combined (``*_split``).
 import math
 
 import numpy as np
+from fastact.kernels.numba_pointwise import (
+    bce_grad,
+    bce_loss,
+    lse_shift,
+    mse_grad,
+    mse_loss,
+    softmax_shift,
+)
 from numba import get_thread_id, njit, prange
 
 from fastact import _math as _m
@@ -144,18 +152,6 @@ def row_finish(x, out, lo, hi, shift, s, ls64, mode, zero_masked):
         ls = _m.like(ls64, x[lo])  # log(s), from log_sum
         for j in range(lo, hi):
             out[j] = (x[j] - sh) - ls
-
-
-@njit(fastmath=_FM, cache=True, error_model="numpy")
-def softmax_shift(m):
-    # the max; 0 for an all -inf row (no -inf - -inf); +inf stays (NaN, as PyTorch)
-    return m if abs(m) < math.inf else (m if m == math.inf else 0.0)
-
-
-@njit(fastmath=_FM, cache=True, error_model="numpy")
-def lse_shift(m):
-    # logsumexp shifts +-inf maxima by 0, so +inf gives +inf (as PyTorch)
-    return m if abs(m) < math.inf else 0.0
 
 
 @njit(fastmath=_FM, cache=True, error_model="numpy")
@@ -374,30 +370,24 @@ def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_gr
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
 def bce_with_logits(x, t, w, pw, has_w, has_pw, scale, loss, grad, want_grad):
-    """l = w (pw t log(1 + exp(-x)) + (1 - t) log(1 + exp(x)))  (PyTorch's pos_weight form)
-
-    Stable as (1 - t) x + (1 + (pw - 1) t) (log1p(exp(-|x|)) + max(-x, 0));
-    dl/dx = w ((1 + (pw - 1) t) sigmoid(x) - pw t)  [= w (sigmoid(x) - t) for pw = 1].
-    """
+    """loss_i = bce_loss(x_i, t_i, w_i, pw_i), grad_i = scale bce_grad(...) in float64
+    (the formulas: ``fastact/pointwise.py``, PyTorch's pos_weight form)."""
     for i in prange(x.shape[0]):
         xi = np.float64(x[i])
         ti = np.float64(t[i])
         wi = np.float64(w[i]) if has_w else 1.0
         pwi = np.float64(pw[i]) if has_pw else 1.0
-        lw = 1.0 + (pwi - 1.0) * ti
-        sp = math.log1p(math.exp(-abs(xi))) + max(-xi, 0.0)  # log(1 + exp(-x))
-        loss[i] = wi * ((1.0 - ti) * xi + lw * sp)
+        loss[i] = bce_loss(xi, ti, wi, pwi)
         if want_grad:
-            e = math.exp(-abs(xi))
-            sg = 1.0 / (1.0 + e) if xi >= 0 else e / (1.0 + e)
-            grad[i] = scale * wi * (lw * sg - pwi * ti)
+            grad[i] = scale * bce_grad(xi, ti, wi, pwi)
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
 def mse(x, t, scale, loss, grad, want_grad):
-    # l = (x - t)^2 ; dl/dx = 2 (x - t)
+    # loss_i = mse_loss(x_i, t_i) = (x_i - t_i)^2; grad_i = scale mse_grad = 2 scale (x_i - t_i)
     for i in prange(x.shape[0]):
-        d = np.float64(x[i]) - np.float64(t[i])
-        loss[i] = d * d
+        xi = np.float64(x[i])
+        ti = np.float64(t[i])
+        loss[i] = mse_loss(xi, ti)
         if want_grad:
-            grad[i] = scale * 2.0 * d
+            grad[i] = scale * mse_grad(xi, ti)

@@ -5,6 +5,8 @@
 * RReLU (training): one slope per negative element drawn from U(lower, upper)
   by a counter-based generator (SplitMix64 of ``seed + (i + 1) * golden``), so
   the slopes depend only on the seed and the element's index, on every backend.
+  The per-element formulas (slope, uniform, maxout's scan rule) are generated from
+  ``fastact/pointwise.py`` into ``kernels/numba_pointwise.py``.
 * Maxout: the max over groups of ``pieces`` consecutive inputs.
 * ``multiply``: ``out = a * b`` (the RReLU backward).
 
@@ -13,32 +15,12 @@ for the same operations written with NumPy.
 """
 
 import numpy as np
+from fastact.kernels.numba_pointwise import maxout_wins, rrelu_slope, splitmix64_uniform
 from numba import njit, prange
 
 from fastact._math import FASTMATH
 
 _FM = set(FASTMATH)
-
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-MIX2 = np.uint64(0x94D049BB133111EB)
-S30 = np.uint64(30)
-S27 = np.uint64(27)
-S31 = np.uint64(31)
-S11 = np.uint64(11)
-ONE = np.uint64(1)
-INV_2_53 = 1.0 / 9007199254740992.0
-
-
-@njit(cache=True, error_model="numpy")
-def uniform(seed, i):
-    # SplitMix64: z = seed + (i + 1) * golden; mix; u = (z >> 11) * 2^-53 in [0, 1)
-    z = seed + (np.uint64(i) + ONE) * GOLDEN
-    z = (z ^ (z >> S30)) * MIX1
-    z = (z ^ (z >> S27)) * MIX2
-    z = z ^ (z >> S31)
-    return np.float64(z >> S11) * INV_2_53
-
 
 @njit(parallel=True, cache=True, fastmath=_FM, error_model="numpy")
 def prelu_fwd(x, w, out, C, inner, nchunks):
@@ -90,8 +72,7 @@ def rrelu_train(x, out, slopes, lower, upper, seed):
     # slope = 1 for x >= 0, lower + (upper - lower) u_i otherwise; y = slope x
     for i in prange(x.shape[0]):
         v = x[i]
-        s = 1.0 if v >= 0 else lower + (upper - lower) * uniform(seed, i)
-        slopes[i] = s
+        slopes[i] = rrelu_slope(np.float64(v), lower, upper, splitmix64_uniform(seed, i))
         out[i] = v * slopes[i]
 
 
@@ -112,7 +93,7 @@ def maxout_fwd(x, out, pieces):
             best = x[m, base]
             for p in range(1, pieces):
                 v = x[m, base + p]
-                if v > best or (v != v and best == best):
+                if maxout_wins(v, best):
                     best = v
             out[m, k] = best
 
@@ -128,7 +109,7 @@ def maxout_bwd(g, x, gx, pieces):
             arg = 0
             for p in range(1, pieces):
                 v = x[m, base + p]
-                if v > best or (v != v and best == best):
+                if maxout_wins(v, best):
                     best = v
                     arg = p
             for p in range(pieces):

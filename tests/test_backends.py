@@ -67,6 +67,33 @@ def test_members_cover_the_protocol():
     assert {"unary", "softmax", "cross_entropy_index", "mse"} <= set(interface.MEMBERS)
 
 
+def test_device_drivers_match_the_host_drivers():
+    # one driver interface: every operation a public function hands to
+    # _dispatch.run_op has a host driver, and the device backend has dev_<op> with
+    # the host driver's parameters (less the backend); nothing else is dev_
+    from fastact import _dispatch
+
+    be = _load("cuda")
+    dev = {n[4:] for n in dir(be) if n.startswith("dev_") and callable(getattr(be, n))}
+    dev.discard("host_fallback")
+    assert dev == set(_dispatch.HOST_DRIVERS)
+    for op, host in _dispatch.HOST_DRIVERS.items():
+        want = list(inspect.signature(host).parameters)[1:]
+        got = list(inspect.signature(getattr(be, "dev_" + op)).parameters)
+        assert got == want, f"dev_{op}{tuple(got)} != host driver {op}{tuple(want)}"
+
+
+def test_public_modules_hold_no_backend_branch():
+    # the host and device paths part in _dispatch.run_op only
+    import fastact.losses
+    import fastact.rowwise
+    import fastact.special
+
+    for mod in (fastact.rowwise, fastact.losses, fastact.special):
+        src = inspect.getsource(mod)
+        assert "DEVICE" not in src and ".dev_" not in src, mod.__name__
+
+
 # --------------------------------------------------------------------------- #
 # Behaviour against the NumPy backend                                         #
 # --------------------------------------------------------------------------- #

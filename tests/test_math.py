@@ -140,3 +140,46 @@ def test_erfc_without_libmvec_matches_scipy(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=600)  # fmt: skip
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------- #
+# The helpers are declared once (fastact._math.HELPERS) and every backend has them #
+# --------------------------------------------------------------------------- #
+
+
+def test_every_backend_defines_each_math_helper():
+    import re
+    from pathlib import Path
+
+    from fastact import _cuda_math
+
+    kernels = Path(__file__).resolve().parent.parent / "kernels"
+    pxi = (kernels / "_cy_math.pxi").read_text()
+    for name in m.HELPERS:
+        assert callable(getattr(m, name, None)), f"fastact._math lacks {name}"
+        assert name in _cuda_math.__all__ and callable(getattr(_cuda_math, name))
+        cy = "like" if name == "like" else f"m_{name}"
+        assert re.search(rf"cdef inline \w+ {cy}\(", pxi), f"_cy_math.pxi lacks {cy}"
+    # the CUDA module exports nothing the list does not hold
+    assert set(_cuda_math.__all__) == set(m.HELPERS) | {"INF"}
+
+
+def test_the_table_calls_only_declared_helpers():
+    import inspect
+    import re
+
+    from fastact import table
+
+    used = set(re.findall(r"\b_m\.(\w+)", inspect.getsource(table)))
+    assert used - {"INF"} <= set(m.HELPERS), sorted(used - set(m.HELPERS))
+
+
+def test_libmvec_declarations_match_the_list():
+    import re
+    from pathlib import Path
+
+    kernels = Path(__file__).resolve().parent.parent / "kernels"
+    header = (kernels / "fa_simd.h").read_text()
+    declared = re.findall(r"#pragma omp declare simd notinbranch\n(float|double) (\w+)\(", header)
+    want = {("float", f + "f") for f in m.LIBMVEC} | {("double", f) for f in m.LIBMVEC}
+    assert set(declared) == want

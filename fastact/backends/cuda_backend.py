@@ -512,9 +512,10 @@ def dev_elementwise_forward(name: str, x: Any, a: float, b: float, out: Any) -> 
     return X.give_back(res, rd, out)
 
 
-def dev_elementwise_backward(name: str, g: Any, x: Any, a: float, b: float, out: Any) -> Any:
+def dev_elementwise_backward(name: str, grad_output: Any, x: Any, a: float, b: float,
+                             out: Any) -> Any:  # fmt: skip
     X = _Arr(x, keep_half=True)
-    G = _Arr(g, "grad_output", keep_half=True)
+    G = _Arr(grad_output, "grad_output", keep_half=True)
     if G.shape != X.shape:
         raise ValueError(
             f"grad_output has shape {G.shape} but x has shape {X.shape}; they must match"
@@ -589,11 +590,14 @@ def _negated(d: Any) -> Any:
     return o
 
 
-def dev_host_fallback(fn: Any, x: Any, *args: Any) -> Any:
+def dev_host_fallback(op: str, x: Any, *args: Any) -> Any:
     """Evaluate an option that has no device kernel (logsumexp's ``b=``/``return_sign``)
-    on the host with the NumPy backend and give the result back on the device."""
+    on the host, by ``op``'s host driver with the NumPy backend, and give the result
+    back on the device."""
+    from fastact._dispatch import HOST_DRIVERS
     from fastact.backends import numpy_backend
 
+    fn = HOST_DRIVERS[op]
     X = _Arr(x)
     *rest, out = args
     host = np.ascontiguousarray(X.dev.copy_to_host())
@@ -628,11 +632,11 @@ def _copy_out(X: _Arr, r: Any, out: Any) -> Any:
     return out
 
 
-def dev_softmax(x: Any, axis: Any, mode: int, zero_masked: bool, out: Any,
-                negate: bool = False) -> Any:  # fmt: skip
+def dev_softmax(x: Any, axes: tuple[int, ...], mode: int, zero_masked: bool, out: Any,
+                negate: bool) -> Any:  # fmt: skip
     X = _Arr(x)
     _check_out(out, X.shape, X.dtype)
-    x2, ax, moved = _rows(X, axis)
+    x2, ax, moved = _rows(X, axes)
     if negate:
         x2 = _negated(x2)
     o2 = cuda.device_array(x2.shape, dtype=X.cdtype)
@@ -642,10 +646,11 @@ def dev_softmax(x: Any, axis: Any, mode: int, zero_masked: bool, out: Any,
     return X.give_back(res, rd, out)
 
 
-def dev_logsumexp(x: Any, axis: Any, keepdims: bool, out: Any) -> Any:
+def dev_logsumexp(x: Any, axes: tuple[int, ...], keepdims: bool, b: Any, return_sign: bool,
+                  out: Any) -> Any:  # fmt: skip
+    if b is not None or return_sign:  # no device kernel for these: the host driver
+        return dev_host_fallback("logsumexp", x, axes, keepdims, b, return_sign, out)
     X = _Arr(x)
-    nd = len(X.shape)
-    axes = (axis % nd,) if isinstance(axis, int) else tuple(axis)
     x2, _, _ = _rows(X, axes)
     rshape = tuple(n for i, n in enumerate(X.shape) if i not in axes)
     kshape = tuple(1 if i in axes else n for i, n in enumerate(X.shape))
@@ -658,10 +663,11 @@ def dev_logsumexp(x: Any, axis: Any, keepdims: bool, out: Any) -> Any:
     return X.give_back(res, rd, out)
 
 
-def dev_softmax_backward(g: Any, y: Any, axis: Any, log: bool, out: Any,
-                         negate: bool = False) -> Any:  # fmt: skip
+def dev_softmax_backward(grad_output: Any, y: Any, axes: tuple[int, ...], log: bool, out: Any,
+                         negate: bool) -> Any:  # fmt: skip
+    axis = axes
     Y = _Arr(y, "y")
-    G = _Arr(g, "grad_output")
+    G = _Arr(grad_output, "grad_output")
     if G.shape != Y.shape:
         raise ValueError(
             f"grad_output has shape {G.shape} but y has shape {Y.shape}; they must match"
@@ -678,8 +684,16 @@ def dev_softmax_backward(g: Any, y: Any, axis: Any, log: bool, out: Any,
     return Y.give_back(res, rd, out)
 
 
-def dev_cross_entropy(logits, target, axis, weight, ignore_index, label_smoothing, reduction,  # type: ignore[no-untyped-def]
-                      return_grad, grad_out, out):  # fmt: skip
+def dev_cross_entropy(logits, target, weight, a, return_grad, grad_out, out):  # type: ignore[no-untyped-def]
+    """Cross-entropy on the device (``a``: the arguments checked by ``_contract``)."""
+    from fastact._dispatch import as_float_array
+
+    axis, ignore_index, label_smoothing, reduction = a.axis, a.ignore_index, a.eps, a.reduction
+    # host float arrays follow the host contract (byte order, subclasses) on the way
+    if isinstance(target, np.ndarray) and target.dtype.kind == "f":
+        target = as_float_array(target, "target")
+    if isinstance(weight, np.ndarray):
+        weight = as_float_array(weight, "weight")
     X = _Arr(logits, "logits")
     x2, ax, moved = _rows(X, axis)
     M, C = x2.shape
@@ -862,9 +876,10 @@ def dev_prelu(x: Any, weight: Any, axis: int, out: Any, layout: Any) -> Any:
     return X.give_back(res, rd, out)
 
 
-def dev_prelu_backward(g: Any, x: Any, weight: Any, axis: int, out: Any, layout: Any) -> Any:
+def dev_prelu_backward(grad_output: Any, x: Any, weight: Any, axis: int, out: Any,
+                       layout: Any) -> Any:  # fmt: skip
     X = _Arr(x)
-    G = _Arr(g, "grad_output")
+    G = _Arr(grad_output, "grad_output")
     W = _Arr(weight, "weight")
     if G.shape != X.shape:
         raise ValueError(f"grad_output has shape {G.shape} but x has shape {X.shape}")
@@ -895,9 +910,9 @@ def dev_rrelu_train(x: Any, lower: float, upper: float, seed: int, out: Any) -> 
     return X.give_back(res, rd, out), X.give_back(sres, sd, None)
 
 
-def dev_multiply(a: Any, b: Any, out: Any) -> Any:
-    A = _Arr(a, "grad_output")
-    B = _Arr(b, "slopes")
+def dev_rrelu_backward(grad_output: Any, slopes: Any, out: Any) -> Any:
+    A = _Arr(grad_output, "grad_output")
+    B = _Arr(slopes, "slopes")
     if A.shape != B.shape:
         raise ValueError(f"grad_output has shape {A.shape} but slopes has shape {B.shape}")
     _check_out(out, A.shape, A.dtype)
@@ -909,7 +924,7 @@ def dev_multiply(a: Any, b: Any, out: Any) -> Any:
     return A.give_back(res, rd, out)
 
 
-def dev_maxout(x: Any, pieces: int, axis: int, out: Any, layout: Any) -> Any:
+def dev_maxout(x: Any, pieces: Any, axis: Any, out: Any, layout: Any) -> Any:
     X = _Arr(x)
     k, ax, _ = layout(_shape_only(X.shape), pieces, axis)
     x2, ax, moved = _rows(X, ax)
@@ -924,9 +939,10 @@ def dev_maxout(x: Any, pieces: int, axis: int, out: Any, layout: Any) -> Any:
     return O.give_back(res, rd, out)
 
 
-def dev_maxout_backward(g: Any, x: Any, pieces: int, axis: int, out: Any, layout: Any) -> Any:
+def dev_maxout_backward(grad_output: Any, x: Any, pieces: Any, axis: Any, out: Any,
+                        layout: Any) -> Any:  # fmt: skip
     X = _Arr(x)
-    G = _Arr(g, "grad_output")
+    G = _Arr(grad_output, "grad_output")
     k, ax, _ = layout(_shape_only(X.shape), pieces, axis)
     oshape = list(X.shape)
     oshape[ax] //= k
@@ -1007,10 +1023,10 @@ def _pointwise_loss(kind: str, x: Any, target: Any, weight: Any, pos_weight: Any
     return lossv, X.give_back(gres, gd, grad_out)
 
 
-def dev_bce_with_logits(x, target, weight, pos_weight, reduction, return_grad, grad_out, out):  # type: ignore[no-untyped-def]
-    return _pointwise_loss("bce", x, target, weight, pos_weight, reduction, return_grad,
+def dev_bce_with_logits(logits, target, weight, pos_weight, reduction, return_grad, grad_out, out):  # type: ignore[no-untyped-def]
+    return _pointwise_loss("bce", logits, target, weight, pos_weight, reduction, return_grad,
                            grad_out, out)  # fmt: skip
 
 
-def dev_mse(x, target, reduction, return_grad, grad_out, out):  # type: ignore[no-untyped-def]
-    return _pointwise_loss("mse", x, target, None, None, reduction, return_grad, grad_out, out)
+def dev_mse(input, target, reduction, return_grad, grad_out, out):  # type: ignore[no-untyped-def]
+    return _pointwise_loss("mse", input, target, None, None, reduction, return_grad, grad_out, out)

@@ -1,7 +1,9 @@
 """The plain NumPy reference backend.
 
 Elementwise activations evaluate the table's float64 reference formulas
-(``Elementwise.ref`` / ``ref_deriv``) and round to the output dtype. It is the
+(``Elementwise.ref`` / ``ref_deriv``) and round to the output dtype; the losses,
+RReLU, maxout and the row shifts evaluate the formulas of :mod:`fastact.pointwise`
+on whole arrays (the ones every compiled backend is generated from). It is the
 slowest backend and the one every other backend must agree with.
 """
 
@@ -9,13 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastact import pointwise as _pw
 from fastact import table
 
 NAME = "numpy"
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 def unary(name: str, x: np.ndarray, out: np.ndarray, a: float, b: float) -> None:
@@ -50,18 +49,14 @@ def prelu_backward(
 
 def uniforms(seed: int, n: int) -> np.ndarray:
     """SplitMix64 uniforms in [0, 1): u_i from z = seed + (i + 1) * golden."""
-    z = np.uint64(seed) + (np.arange(1, n + 1, dtype=np.uint64) * _GOLDEN)
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+    with np.errstate(over="ignore"):
+        return _pw.splitmix64_uniform(seed, np.arange(n, dtype=np.uint64))
 
 
 def rrelu_train(
     x: np.ndarray, out: np.ndarray, slopes: np.ndarray, lower: float, upper: float, seed: int
 ) -> None:
-    u = uniforms(seed, x.shape[0])
-    slopes[...] = np.where(x >= 0, 1.0, lower + (upper - lower) * u)
+    slopes[...] = _pw.rrelu_slope(x, float(lower), float(upper), uniforms(seed, x.shape[0]))
     out[...] = x * slopes
 
 
@@ -71,9 +66,16 @@ def multiply(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
 
 
 def _group_argmax(x3: np.ndarray) -> np.ndarray:
-    # first NaN if any, else the first maximum
-    nan = np.isnan(x3)
-    return np.where(nan.any(axis=-1), nan.argmax(axis=-1), np.argmax(x3, axis=-1))
+    """The index each group's scan keeps (``pointwise.maxout_wins``): the first NaN if
+    any, else the first maximum."""
+    best = x3[..., 0]
+    arg = np.zeros(best.shape, dtype=np.intp)
+    for p in range(1, x3.shape[-1]):
+        v = x3[..., p]
+        win = _pw.maxout_wins(v, best)
+        best = np.where(win, v, best)
+        arg = np.where(win, p, arg)
+    return arg
 
 
 def maxout(x: np.ndarray, out: np.ndarray, pieces: int) -> None:
@@ -97,8 +99,7 @@ def maxout_backward(g: np.ndarray, x: np.ndarray, gx: np.ndarray, pieces: int) -
 
 def _shift(m: np.ndarray, inf_too: bool) -> np.ndarray:
     """Row max, 0 where it is -inf (and where it is +inf when ``inf_too``)."""
-    bad = np.isinf(m) if inf_too else (m == -np.inf)
-    return np.where(bad, 0.0, m)
+    return _pw.lse_shift(m) if inf_too else _pw.softmax_shift(m)
 
 
 def _rowmax(x: np.ndarray) -> np.ndarray:
@@ -197,17 +198,14 @@ def bce_with_logits(x, t, w, pw, scale, want_grad, grad) -> np.ndarray:
     w = 1.0 if w is None else w
     pw = 1.0 if pw is None else pw
     with np.errstate(all="ignore"):
-        lw = 1 + (pw - 1) * t
-        loss = w * ((1 - t) * x + lw * (np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)))
         if want_grad:
-            sig = np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
-            grad[...] = scale * w * (lw * sig - pw * t)
-    return loss
+            grad[...] = scale * _pw.bce_grad(x, t, w, pw)
+        return _pw.bce_loss(x, t, w, pw)
 
 
 def mse(x, t, scale, want_grad, grad) -> np.ndarray:
+    x, t = x.astype(np.float64), t.astype(np.float64)
     with np.errstate(all="ignore"):
-        d = x.astype(np.float64) - t.astype(np.float64)
         if want_grad:
-            grad[...] = scale * 2 * d
-        return d * d
+            grad[...] = scale * _pw.mse_grad(x, t)
+        return _pw.mse_loss(x, t)
