@@ -38,6 +38,10 @@ class Case:
     #: one of :data:`GROUPS`
     group: str = "activations"
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: the arguments of the public call ``run`` makes, less ``out``/``grad_out``/
+    #: ``backend``: ``(args, kwargs)`` for the registry's float64 reference of the
+    #: operation (``tests/test_benchmarks.py`` checks ``run`` against it)
+    args: Callable[[dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]] | None = None
     #: bytes read and written by one call when they differ from the stream's
     #: (``2 * x.nbytes`` for "copy", ``3 * x.nbytes`` for "add")
     traffic: Callable[[dict[str, Any]], int] | None = None
@@ -186,11 +190,12 @@ def _elementwise_cases() -> list[Case]:
             with np.errstate(all="ignore"):
                 return d["g"] * e.ref_deriv(d["x"], a, b)
 
-        cases.append(Case(e.name, "copy", setup, run_fwd, np_fwd, _torch_fwd(e, a, b)))
+        cases.append(Case(e.name, "copy", setup, run_fwd, np_fwd, _torch_fwd(e, a, b),
+                          args=lambda d: ((d["x"], *d["params"]), {})))
         cases.append(
             Case(
                 e.name + "_backward", "add", setup, run_bwd, np_bwd, _torch_bwd(e, a, b),
-                group="backward",
+                group="backward", args=lambda d: ((d["g"], d["x"], *d["params"]), {}),
             )
         )  # fmt: skip
     return cases
@@ -258,6 +263,7 @@ def _row_cases() -> list[Case]:
             lambda d: _np_softmax(d["x"]),
             (lambda d: A._softmax.out(d["t_x"], -1, False, out=d["t_out"])) if tf else None,
             group="rowwise",
+            args=lambda d: ((d["x"],), {}),
         ),
         Case(
             "log_softmax", "copy", _row_setup,
@@ -265,6 +271,7 @@ def _row_cases() -> list[Case]:
             lambda d: _np_log_softmax(d["x"]),
             (lambda d: A._log_softmax.out(d["t_x"], -1, False, out=d["t_out"])) if tf else None,
             group="rowwise",
+            args=lambda d: ((d["x"],), {}),
         ),
         Case(
             "logsumexp", "copy", _row_setup,
@@ -273,6 +280,7 @@ def _row_cases() -> list[Case]:
             + m[:, 0],
             (lambda d: A.logsumexp.out(d["t_x"], [-1], False, out=d["t_lse"])) if tf else None,
             group="rowwise",
+            args=lambda d: ((d["x"],), {}),
         ),
         Case(
             "softmax_backward", "add", _row_setup,
@@ -281,6 +289,7 @@ def _row_cases() -> list[Case]:
             (lambda d: A._softmax_backward_data.out(
                 d["t_g"], d["t_y"], -1, d["t_y"].dtype, grad_input=d["t_out"])) if tf else None,
             group="rowwise",
+            args=lambda d: ((d["g"], d["y"]), {}),
         ),
         Case(
             "log_softmax_backward", "add", _row_setup,
@@ -289,6 +298,7 @@ def _row_cases() -> list[Case]:
             (lambda d: A._log_softmax_backward_data.out(
                 d["t_g"], d["t_ly"], -1, d["t_ly"].dtype, out=d["t_out"])) if tf else None,
             group="rowwise",
+            args=lambda d: ((d["g"], d["ly"]), {}),
         ),
         Case(
             "cross_entropy", "copy", _row_setup,
@@ -297,6 +307,7 @@ def _row_cases() -> list[Case]:
             lambda d: _np_ce(d["x"], d["t"]),
             ce_torch if tf else None,
             group="losses",
+            args=lambda d: ((d["x"], d["t"]), {"return_grad": True}),
         ),
         Case(
             # the upstream-gradient form (reduction="none", one weight per row)
@@ -306,6 +317,7 @@ def _row_cases() -> list[Case]:
             lambda d: _np_ce(d["x"], d["t"])[1] * len(d["t"]) * d["gl"][:, None],
             ce_none_torch if tf else None,
             group="losses",
+            args=lambda d: ((d["gl"], d["x"], d["t"]), {"reduction": "none"}),
         ),
     ]  # fmt: skip
 
@@ -338,6 +350,7 @@ def _softmin_cases() -> list[Case]:
             lambda d: _np_softmax(-d["x"]),
             (lambda d: torch.nn.functional.softmin(d["t_x"], -1)) if tf else None,
             group="rowwise",
+            args=lambda d: ((d["x"],), {}),
         ),
         Case(
             "softmin_backward", "add", setup,
@@ -345,6 +358,7 @@ def _softmin_cases() -> list[Case]:
             lambda d: -d["sy"] * (d["g"] - (d["g"] * d["sy"]).sum(-1, keepdims=True)),
             torch_bwd if tf else None,
             group="rowwise",
+            args=lambda d: ((d["g"], d["sy"]), {}),
         ),
     ]  # fmt: skip
 
@@ -435,6 +449,7 @@ def _special_cases() -> list[Case]:
             lambda d, be: fastact.prelu(d["x"], d["w"], out=d["out"], backend=be),
             lambda d: np.where(d["x"] > 0, d["x"], d["w"] * d["x"]),
             (lambda d: A._prelu_kernel(d["t_x"], d["t_w"])) if tf else None,
+            args=lambda d: ((d["x"], d["w"]), {}),
         ),
         Case(
             "prelu_backward", "add", ss,
@@ -443,6 +458,7 @@ def _special_cases() -> list[Case]:
                        np.where(d["x"] > 0, 0, d["g"] * d["x"]).sum(0)),
             t_prelu_bwd if tf else None,
             group="backward",
+            args=lambda d: ((d["g"], d["x"], d["w"]), {}),
         ),
         Case(
             "rrelu_train", "copy", ss,
@@ -457,6 +473,7 @@ def _special_cases() -> list[Case]:
             lambda d: d["g"] * d["slopes"],
             t_rrelu_bwd if tf else None,
             group="backward",
+            args=lambda d: ((d["g"], d["slopes"]), {}),
         ),
         Case(
             "maxout", "copy", ss,
@@ -464,6 +481,7 @@ def _special_cases() -> list[Case]:
             lambda d: d["x"].reshape(d["x"].shape[0], -1, k).max(-1),
             t_maxout if tf else None,
             traffic=_maxout_traffic,
+            args=lambda d: ((d["x"], k), {}),
         ),
         Case(
             "maxout_backward", "add", ss,
@@ -472,6 +490,7 @@ def _special_cases() -> list[Case]:
             t_maxout_bwd if tf else None,
             group="backward",
             traffic=_maxout_bwd_traffic,
+            args=lambda d: ((d["mg"], d["x"], k), {}),
         ),
     ]  # fmt: skip
 
@@ -523,6 +542,7 @@ def _loss_cases() -> list[Case]:
             _np_bce,
             t_bce if tf else None,
             group="losses",
+            args=lambda d: ((d["x"], d["bt"]), {"return_grad": True}),
         ),
         Case(
             "mse_loss", "add", _loss_setup,
@@ -531,6 +551,7 @@ def _loss_cases() -> list[Case]:
             np_mse,
             t_mse if tf else None,
             group="losses",
+            args=lambda d: ((d["x"], d["rt"]), {"return_grad": True}),
         ),
     ]  # fmt: skip
 

@@ -19,7 +19,7 @@ import pytest
 from util import assert_close
 
 import fastact
-from fastact import bench, bench_cases, table, timing
+from fastact import bench, bench_cases, registry, timing
 
 CASES = bench.cases()
 N = 1 << 16
@@ -39,82 +39,24 @@ NOT_OPERATIONS = frozenset(
 CASE_NAME = {"rrelu": "rrelu_train"}
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    from scipy import special
-
-    return special.softmax(x, axis=-1)
+#: benchmark case -> the registry entry whose reference checks it
+OP_OF_CASE = {op.bench: op for op in registry.OPS}
 
 
 def _reference(name: str, d: dict) -> np.ndarray:
-    """The float64 value the case's fastact call must produce (the gradient for losses)."""
-    base = name.removesuffix("_backward")
-    x = d["x"].astype(np.float64)
+    """The float64 value the case's fastact call must produce (the gradient for losses):
+    the registry's reference of the operation, called with the case's arguments."""
+    args, kwargs = CASES[name].args(d)
     with np.errstate(all="ignore"):
-        if base in table.BY_NAME:
-            e = table.BY_NAME[base]
-            a, b = e.encode(d["params"])
-            if name.endswith("_backward"):
-                return d["g"].astype(np.float64) * e.ref_deriv(x, a, b)
-            return e.ref(x, a, b)
-        from scipy import special
-
-        if name == "softmax":
-            return special.softmax(x, axis=-1)
-        if name == "softmin":
-            return special.softmax(-x, axis=-1)
-        if name == "log_softmax":
-            return special.log_softmax(x, axis=-1)
-        if name == "logsumexp":
-            return special.logsumexp(x, axis=-1)
-        if name == "cross_entropy":
-            p = special.softmax(x, axis=-1)
-            p[np.arange(len(d["t"])), d["t"]] -= 1
-            return p / len(d["t"])
-        if name == "cross_entropy_backward":
-            p = special.softmax(x, axis=-1)
-            p[np.arange(len(d["t"])), d["t"]] -= 1
-            return p * d["gl"].astype(np.float64)[:, None]
-        if name == "binary_cross_entropy_with_logits":
-            return (special.expit(x) - d["bt"]) / x.size
-        if name == "mse_loss":
-            return 2.0 * (x - d["rt"]) / x.size
-        if name == "prelu":
-            return np.where(x > 0, x, d["w"].astype(np.float64) * x)
-        if name == "maxout":
-            k = bench_cases.MAXOUT_PIECES
-            return x.reshape(x.shape[0], -1, k).max(-1)
-        g = d["g"].astype(np.float64)
-        if name == "softmax_backward":
-            y = special.softmax(x, axis=-1)
-            return y * (g - (g * y).sum(-1, keepdims=True))
-        if name == "softmin_backward":
-            y = special.softmax(-x, axis=-1)
-            return -y * (g - (g * y).sum(-1, keepdims=True))
-        if name == "log_softmax_backward":
-            y = special.softmax(x, axis=-1)
-            return g - y * g.sum(-1, keepdims=True)
-        if name == "prelu_backward":
-            return np.where(x > 0, g, d["w"].astype(np.float64) * g)
-        if name == "rrelu_backward":
-            return g * d["slopes"].astype(np.float64)
-        if name == "maxout_backward":
-            k = bench_cases.MAXOUT_PIECES
-            M, C = x.shape
-            xg = x.reshape(M, C // k, k)
-            first = xg.argmax(-1)  # the first maximal input of each group
-            gx = np.zeros_like(xg)
-            np.put_along_axis(gx, first[..., None], d["mg"].astype(np.float64)[..., None], -1)
-            return gx.reshape(M, C)
-    raise KeyError(name)
+        return np.asarray(_main_result(name, OP_OF_CASE[name].ref(*args, **kwargs)))
 
 
 def _main_result(name: str, result):
-    """The array a case's call is checked by (gradient of a loss, grad_input, ...)."""
-    if name in ("cross_entropy", "binary_cross_entropy_with_logits", "mse_loss"):
-        return result[1]
-    if name == "prelu_backward":
-        return result[0]
-    return result
+    """The array a case's call is checked by: a loss's gradient (the last of its tuple),
+    the first of any other tuple (prelu_backward's grad_input)."""
+    if not isinstance(result, tuple):
+        return result
+    return result[-1] if OP_OF_CASE[name].kind == "loss" else result[0]
 
 
 @pytest.mark.parametrize("name", [n for n in CASES if n != "rrelu_train"])
@@ -138,8 +80,7 @@ def test_torch_baseline_computes_the_same_operation(name):
     case = CASES[name]
     d = case.setup(N, np.dtype(np.float32), 0)
     got = case.torch(d)
-    if isinstance(got, tuple):
-        got = got[0] if name == "prelu_backward" else got[-1]
+    got = _main_result(name, got)
     ref = _reference(name, d)
     assert_close(got.detach().numpy(), ref.astype(np.float32), 2e-4, 2e-5, name)
 
@@ -164,6 +105,15 @@ def test_rrelu_train_case():
     assert np.all((s[neg] >= np.float32(lo)) & (s[neg] <= np.float32(hi)))
     assert s[neg].std() > 0.05  # random slopes, not one constant
     assert_close(y, (s.astype(np.float64) * x).astype(np.float32), 2e-6, 1e-7, "rrelu")
+
+
+def test_every_case_has_a_registry_entry_and_arguments():
+    # the reference switch is the registry: each case (but rrelu's random training
+    # draw, checked above) names an entry by its ``bench`` field and gives its arguments
+    for name, case in CASES.items():
+        assert name in OP_OF_CASE, name
+        if name != "rrelu_train":
+            assert case.args is not None, name
 
 
 def test_every_public_function_has_a_case():
