@@ -390,11 +390,10 @@ def numba_pointwise() -> str:
         "import numpy as np",
         "from numba import njit",
         "",
+        "from fastact._math import exp, log1p  # the CPU kernels' math (vectorizable)",
         *_pw_constants_py(),
         "",
         "INF = math.inf",
-        "exp = math.exp",
-        "log1p = math.log1p",
     ]
     deco = '@njit(inline="always", error_model="numpy")'
     helpers = [

@@ -204,12 +204,7 @@ def _host_rrelu_backward(be: Any, grad_output: Any, slopes: Any, out: Any) -> An
 
 
 def _pieces(pieces: Any) -> int:
-    if isinstance(pieces, bool):
-        raise TypeError(f"pieces must be a positive integer, got {pieces!r}")
-    try:
-        k = operator.index(pieces)
-    except TypeError:
-        raise TypeError(f"pieces must be a positive integer, got {pieces!r}") from None
+    k = _contract.integer(pieces, "pieces")
     if k < 1:
         raise ValueError(f"pieces must be a positive integer, got {k}")
     return k

@@ -13,11 +13,10 @@ import math
 import numpy as np
 from numba import njit
 
+from fastact._math import exp, log1p  # the CPU kernels' math (vectorizable)
 from fastact.pointwise import GOLDEN, INV_2_53, MIX1, MIX2, ONE, S11, S27, S30, S31
 
 INF = math.inf
-exp = math.exp
-log1p = math.log1p
 
 
 @njit(inline="always", error_model="numpy")

@@ -1,4 +1,5 @@
-"""Every elementwise activation x backend x dtype x layout against independent references."""
+"""Every elementwise activation x backend x dtype against independent references, and
+every layout (for the representative entries of ``LAYOUT_ENTRIES``)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,18 @@ PARAM_SETS = [(e, ()) for e in ENTRIES] + [
 ]
 IDS = [f"{e.name}{'-' + '-'.join(map(str, p)) if p else ''}" for e, p in PARAM_SETS]
 
+#: The layout handling (0-d, empty, strided, transposed, ...) is one code path shared by
+#: every activation (``fastact._dispatch``): every layout runs for these entries (a
+#: parameter-free one, one with a parameter, one with a choice); every entry runs the
+#: serial ("1023": the special values) and the threaded ("large") kernel.
+LAYOUT_ENTRIES = ("relu", "softplus", "gelu")
+KERNEL_SHAPES = ("1023", "large")
+VALUE_CASES = [
+    pytest.param(e, p, shape, id=f"{ident}-{shape}")
+    for (e, p), ident in zip(PARAM_SETS, IDS, strict=True)
+    for shape in (SHAPES if e.name in LAYOUT_ENTRIES and not p else KERNEL_SHAPES)
+]
+
 
 def _tol(e: table.Elementwise, dtype) -> tuple[float, float]:
     return e.tol[np.dtype(dtype).name]
@@ -37,11 +50,10 @@ def _ref_bwd(e, g, x, a, b):
         return np.asarray(g, np.float64) * e.ref_deriv(np.asarray(x, dtype=np.float64), a, b)
 
 
-@pytest.mark.parametrize("shape", list(SHAPES))
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize(("entry", "params"), PARAM_SETS, ids=IDS)
-def test_forward_matches_float64_reference(entry, params, backend, dtype, shape):
+@pytest.mark.parametrize(("entry", "params", "shape"), VALUE_CASES)
+def test_forward_matches_float64_reference(entry, params, shape, backend, dtype):
     a, b = entry.encode(params)
     x = make(shape, pool(dtype, entry, a, b))
     y = getattr(fastact, entry.name)(x, *params, backend=backend)
@@ -57,11 +69,10 @@ def test_forward_matches_float64_reference(entry, params, backend, dtype, shape)
     np.testing.assert_array_equal(y, yc)
 
 
-@pytest.mark.parametrize("shape", list(SHAPES))
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize(("entry", "params"), PARAM_SETS, ids=IDS)
-def test_backward_matches_float64_reference(entry, params, backend, dtype, shape):
+@pytest.mark.parametrize(("entry", "params", "shape"), VALUE_CASES)
+def test_backward_matches_float64_reference(entry, params, shape, backend, dtype):
     a, b = entry.encode(params)
     x = make(shape, pool(dtype, entry, a, b))
     g = make(shape, pool(dtype, entry, a, b, seed=1)[::-1].copy())
