@@ -114,5 +114,6 @@ def test_generated_numba_copy_agrees(fn):
     }[nargs]
     n = len(want)
     got = np.array([float(each(*[a[k] if np.ndim(a) else a for a in args])) for k in range(n)])
-    # NumPy's and libm's exp/log1p may differ in the last bit (NumPy has its own SIMD exp)
-    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+    # Numba's copy calls fastact._math's exp/log1p (within 2 ulp), NumPy its own: a few
+    # ulp apart, absolute near a gradient's zero (O(1) terms cancel there)
+    np.testing.assert_allclose(got, want, rtol=2e-15, atol=2e-15)
