@@ -16,7 +16,6 @@ array-type wrapper of ``fastact/_adapt.py`` adds is ``fastact.relu`` minus
 from __future__ import annotations
 
 import json
-import timeit
 
 import numpy as np
 from fastact.kernels import numba_elementwise, numba_stream
@@ -42,13 +41,14 @@ def wrapper_cost(rounds: int = 21) -> tuple[float, float, float]:
     wrapped = _adapt.adapt(relu, register=False)
     x = np.zeros(1000, np.float32)
     o = np.empty_like(x)
-    d = []
-    for _ in range(rounds):
-        tw = min(timeit.repeat(lambda: wrapped(x, out=o), number=20_000, repeat=3))
-        tu = min(timeit.repeat(lambda: relu(x, out=o), number=20_000, repeat=3))
-        d.append((tw - tu) / 20_000 * 1e9)
-    d.sort()
-    return d[len(d) // 2], d[len(d) // 4], d[3 * len(d) // 4]
+    # the project's timing loop: both in every round, warmed, per-round differences
+    t = timing.measure(
+        {"wrapped": lambda: wrapped(x, out=o), "plain": lambda: relu(x, out=o)},
+        rounds=rounds,
+        min_time=0.02,
+    )
+    d = np.sort((np.asarray(t["wrapped"]) - np.asarray(t["plain"])) * 1e9)
+    return float(np.median(d)), float(np.percentile(d, 25)), float(np.percentile(d, 75))
 
 
 def main() -> int:
