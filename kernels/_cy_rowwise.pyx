@@ -221,7 +221,7 @@ def cross_entropy_index(const floating[:, ::1] x, const long long[::1] target, c
             else:
                 buf = <floating*>malloc(C * sizeof(floating))
             s = row_sumexp(&x[r, 0], buf, C, sh)
-            ls = log(s)
+            ls = log_sum(buf, C, s)  # log1p of a tiny sum at a dominant maximum
             li = (1.0 - eps) * wt * ((sh - xt) + ls)
             if eps != 0.0:
                 li = li + eps / C * (shift_sum + ls * wsum)
@@ -253,7 +253,8 @@ def cross_entropy_prob(const floating[:, ::1] x, const floating[:, ::1] q, const
             sh = softmax_shift(row_max(&x[r, 0], C))
             shc = <floating>sh
             s = row_sumexp_chunked(&x[r, 0], C, sh)
-            ls = log(s)
+            # log1p of a tiny sum at a dominant maximum: a second pass only when s < 2
+            ls = log(s) if not s < 2.0 else log_sumexp_chunked(&x[r, 0], C, sh)
             li = 0.0
             wq = 0.0
             for j in range(C):

@@ -314,7 +314,7 @@ def cross_entropy_index(
         shift_sum = row_shift_sum(xr, weight, has_weight, sh) if eps != 0.0 else 0.0
         buf = grad[r] if want_grad else scratch[get_thread_id()]
         s = row_sumexp(xr, buf, 0, C, sh)
-        ls = math.log(s)
+        ls = log_sum(buf, 0, C, s)  # log1p of a tiny sum at a dominant maximum
         # lse - x_j = (shift - x_j) + log(s): exact for x_j = shift
         li = (1.0 - eps) * wt * ((sh - xt) + ls)
         if eps != 0.0:
@@ -350,7 +350,7 @@ def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_gr
         sh = softmax_shift(row_max(xr, 0, C))
         ex = scratch[get_thread_id()]
         s = row_sumexp(xr, ex, 0, C, sh)
-        ls = math.log(s)
+        ls = log_sum(ex, 0, C, s)
         li = 0.0
         wq = 0.0
         for j in range(C):
