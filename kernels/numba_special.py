@@ -44,6 +44,19 @@ def uniform(seed, i):
 def prelu_fwd(x, w, out, C, inner, nchunks):
     # y = x for x > 0, w[c] x otherwise; c = (flat index // inner) % C
     n = x.shape[0]
+    if inner == 1:
+        # (rows, C) input: whole rows per chunk, the channel loop runs over contiguous
+        # w[0:C] and vectorizes (a run per channel would be one element long)
+        rows = n // C if C > 0 else 0
+        for t in prange(nchunks):
+            r0 = t * rows // nchunks
+            r1 = (t + 1) * rows // nchunks
+            for r in range(r0, r1):
+                b = r * C
+                for c in range(C):
+                    v = x[b + c]
+                    out[b + c] = v if v > 0 else w[c] * v
+        return
     for t in prange(nchunks):
         p = t * n // nchunks
         e = (t + 1) * n // nchunks
@@ -64,6 +77,23 @@ def prelu_bwd(g, x, w, gx, partial, C, inner):
     # dL/dw[c] = sum over x <= 0 in channel c of g x   (float64 partial sums per chunk)
     n = x.shape[0]
     nchunks = partial.shape[0]
+    if inner == 1:
+        # (rows, C) input: whole rows per chunk, vectorized over the channels, each
+        # chunk's sums in its own row of partial
+        rows = n // C if C > 0 else 0
+        for t in prange(nchunks):
+            r0 = t * rows // nchunks
+            r1 = (t + 1) * rows // nchunks
+            pt = partial[t]
+            for r in range(r0, r1):
+                b = r * C
+                for c in range(C):
+                    v = x[b + c]
+                    gv = g[b + c]
+                    neg = not v > 0
+                    gx[b + c] = w[c] * gv if neg else gv
+                    pt[c] += np.float64(gv) * np.float64(v) if neg else 0.0
+        return
     for t in prange(nchunks):
         p = t * n // nchunks
         e = (t + 1) * n // nchunks
