@@ -26,9 +26,17 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from fastact import _math as _m
-from fastact._math import FASTMATH_REDUCE, FASTMATH_STRICT
-from fastact._math import _dispatch, _expm1_poly_f32, _expm1_poly_f64, _f32_as_i32, _f64_as_i64
-from fastact._math import _scale_f32, _scale_f64
+from fastact._math import (
+    FASTMATH_REDUCE,
+    FASTMATH_STRICT,
+    _dispatch,
+    _expm1_poly_f32,
+    _expm1_poly_f64,
+    _f32_as_i32,
+    _f64_as_i64,
+    _scale_f32,
+    _scale_f64,
+)
 
 _FM = set(FASTMATH_STRICT)
 _FR = set(FASTMATH_REDUCE)  # reductions only: lets LLVM keep several partial sums
@@ -85,6 +93,26 @@ def exp_neg(t):
 
 
 _dispatch(exp_neg, _exp_neg_f32, _exp_neg_f64)
+
+
+@njit(**_J)
+def _exp_row_f32(t):
+    # e^t for every t: exp_neg with t also clamped at 89 (2^128 p overflows to +inf)
+    return _exp_neg_f32(t if t < _F32(89.0) else _F32(89.0)) if t == t else t
+
+
+@njit(**_J)
+def _exp_row_f64(t):
+    return _exp_neg_f64(t if t < 710.0 else 710.0) if t == t else t
+
+
+def exp_row(t):
+    """e**t (a log-softmax output y <= 0 in the backward, but any t is right:
+    +inf above the overflow threshold, 0 below the underflow one, NaN for NaN)."""
+    return math.exp(t)
+
+
+_dispatch(exp_row, _exp_row_f32, _exp_row_f64)
 
 
 def _prefetch_intrinsic(write):
@@ -148,10 +176,12 @@ def row_sum64(x, lo, hi):
 
 @njit(fastmath=_FR, cache=True, error_model="numpy")
 def row_dot64(a, b, lo, hi):
-    # sum_j a_j b_j in float64
+    # sum_j a_j b_j in float64 (float32 rows: each product rounded to float32 first, an
+    # error of 2^-24 |a_j b_j| per term, then summed in float64: one conversion per
+    # element instead of two, the pass half as long)
     s = 0.0
     for j in range(lo, hi):
-        s += np.float64(a[j]) * np.float64(b[j])
+        s += np.float64(a[j] * b[j])
     return s
 
 
@@ -372,34 +402,63 @@ def softmax_split(x, out, buf, mode, zero_masked, nchunks):
             _chunk_finish(xr, out[r], bounds, sh, s, ls, mode, zero_masked)
 
 
+@njit(fastmath=_FM, cache=True, error_model="numpy")
+def _prefetch_rows(a, b, o, j):
+    # the block of PF_BLOCK elements at j of the next rows a, b (read) and o (written)
+    step = max(1, 64 // a.itemsize)
+    if j + PF_BLOCK <= min(a.shape[0], b.shape[0], o.shape[0]):
+        for p in range(j, j + PF_BLOCK, step):
+            prefetch_read(a, p)
+            prefetch_read(b, p)
+            prefetch_write(o, p)
+
+
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
 def softmax_backward_rows(g, y, out):
-    # grad_j = y_j (g_j - sum_k g_k y_k)
-    for r in prange(y.shape[0]):
+    # grad_j = y_j (g_j - sum_k g_k y_k); the output pass prefetches the next rows
+    M = y.shape[0]
+    for r in prange(M):
+        q = min(np.int64(r) + 1, M - 1)
         gr = g[r]
         yr = y[r]
-        dot = row_dot64(gr, yr, 0, yr.shape[0])
-        if yr.shape[0] == 0:
+        n = yr.shape[0]
+        dot = row_dot64(gr, yr, 0, n)
+        if n == 0:
             continue
         d = _m.like(dot, yr[0])
         o = out[r]
-        for j in range(yr.shape[0]):
-            o[j] = yr[j] * (gr[j] - d)
+        j = 0
+        while j + PF_BLOCK <= n:
+            _prefetch_rows(g[q], y[q], out[q], j)
+            for k in range(j, j + PF_BLOCK):
+                o[k] = yr[k] * (gr[k] - d)
+            j += PF_BLOCK
+        for k in range(j, n):
+            o[k] = yr[k] * (gr[k] - d)
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
 def log_softmax_backward_rows(g, y, out):
-    # grad_j = g_j - exp(y_j) sum_k g_k
-    for r in prange(y.shape[0]):
+    # grad_j = g_j - exp(y_j) sum_k g_k; the output pass prefetches the next rows
+    M = y.shape[0]
+    for r in prange(M):
+        q = min(np.int64(r) + 1, M - 1)
         gr = g[r]
         yr = y[r]
-        tot = row_sum64(gr, 0, yr.shape[0])
-        if yr.shape[0] == 0:
+        n = yr.shape[0]
+        tot = row_sum64(gr, 0, n)
+        if n == 0:
             continue
         t = _m.like(tot, yr[0])
         o = out[r]
-        for j in range(yr.shape[0]):
-            o[j] = gr[j] - _m.exp(yr[j]) * t
+        j = 0
+        while j + PF_BLOCK <= n:
+            _prefetch_rows(g[q], y[q], out[q], j)
+            for k in range(j, j + PF_BLOCK):
+                o[k] = gr[k] - exp_row(yr[k]) * t
+            j += PF_BLOCK
+        for k in range(j, n):
+            o[k] = gr[k] - exp_row(yr[k]) * t
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
