@@ -2,6 +2,7 @@
 
     python bench/tools/sweep.py --sizes 2^16,2^20,2^24 --dtypes float32,float64 \\
         --threads 1 --json bench/results/sweep-DATE.json --md bench/results/sweep-DATE.md
+    python bench/tools/sweep.py --from-json bench/results/sweep-DATE.json   # the table again
 
 For each operation of :data:`fastact.registry.OPS` (by its benchmark case in
 :func:`fastact.bench_cases.cases`), each size and dtype: the stream over the same
@@ -103,14 +104,16 @@ def verdict(v: dict[str, float] | None) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     bks = result["backends"]
+    both = "numba" in bks and "cython" in bks
     out = [
         f"{result['describe']}; {result['rounds']} interleaved rounds; "
         "median [bootstrap 95% interval] of per-round ratios",
         "",
         "| op | dtype | n | "
         + " | ".join(f"{b} vs torch | {b} x stream" for b in bks)
+        + (" | cython / numba time" if both else "")
         + " | behind |",
-        "|---|---|---|" + "---|---|" * len(bks) + "---|",
+        "|---|---|---|" + "---|---|" * len(bks) + ("---|" if both else "") + "---|",
     ]
     for r in result["rows"]:
         cells = []
@@ -120,6 +123,8 @@ def markdown(result: dict[str, Any]) -> str:
             cells += [_fmt(vt, "x"), _fmt(r.get(f"{b}_x_stream"))]
             if verdict(vt):
                 flags.append(f"{b}: {verdict(vt)}")
+        if both:
+            cells.append(_fmt(r.get("cython_over_numba")))
         out.append(f"| {r['op']} | {r['dtype']} | {r['n']} | " + " | ".join(cells)
                    + f" | {'; '.join(flags)} |")  # fmt: skip
     return "\n".join(out) + "\n"
@@ -136,7 +141,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--min-time", type=float, default=0.02)
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)
+    ap.add_argument("--from-json", default=None, help="write the markdown of a saved run")
     args = ap.parse_args(argv)
+    if args.from_json:
+        md = markdown(json.loads(Path(args.from_json).read_text()))
+        if args.md:
+            Path(args.md).write_text(md)
+        print(md)
+        return
     fastact.set_num_threads(args.threads)
     try:
         import torch
