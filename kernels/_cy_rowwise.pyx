@@ -328,12 +328,21 @@ def mse(const floating[::1] x, const floating[::1] t, double scale, double[::1] 
 def prelu_fwd(const floating[::1] x, const floating[::1] w, floating[::1] out, Py_ssize_t C, Py_ssize_t inner,
               int nthreads):
     # y = x for x > 0, w[c] x otherwise, c = (i // inner) % C
-    cdef Py_ssize_t n = x.shape[0], i
+    cdef Py_ssize_t n = x.shape[0], i, r, c, b
     cdef floating v
     with nogil:
-        for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
-            v = x[i]
-            out[i] = v if v > 0 else w[(i // inner) % C] * v
+        if inner == 1 and C > 0:
+            # (N, C) input: whole rows, the channel loop over contiguous w vectorizes (an
+            # integer division per element did not)
+            for r in prange(n // C, num_threads=max(nthreads, 1), schedule="static"):
+                b = r * C
+                for c in range(C):
+                    v = x[b + c]
+                    out[b + c] = v if v > 0 else w[c] * v
+        else:
+            for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
+                v = x[i]
+                out[i] = v if v > 0 else w[(i // inner) % C] * v
 
 
 def prelu_bwd(const floating[::1] g, const floating[::1] x, const floating[::1] w, floating[::1] gx,
