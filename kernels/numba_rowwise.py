@@ -176,12 +176,10 @@ def row_sum64(x, lo, hi):
 
 @njit(fastmath=_FR, cache=True, error_model="numpy")
 def row_dot64(a, b, lo, hi):
-    # sum_j a_j b_j in float64 (float32 rows: each product rounded to float32 first, an
-    # error of 2^-24 |a_j b_j| per term, then summed in float64: one conversion per
-    # element instead of two, the pass half as long)
+    # sum_j a_j b_j in float64
     s = 0.0
     for j in range(lo, hi):
-        s += np.float64(a[j] * b[j])
+        s += np.float64(a[j]) * np.float64(b[j])
     return s
 
 
