@@ -26,6 +26,9 @@ cdef extern from "fa_rows.h" nogil:
     double fa_sum_d(const double* x, Py_ssize_t n)
     double fa_dot_f(const float* a, const float* b, Py_ssize_t n)
     double fa_dot_d(const double* a, const double* b, Py_ssize_t n)
+    void fa_exp_row_pf_f(const float* x, float* buf, Py_ssize_t n, float sh, const float* xn, float* bn)
+    void fa_exp_row_pf_d(const double* x, double* buf, Py_ssize_t n, double sh, const double* xn,
+                         double* bn)
 
 
 cdef inline double row_max(const floating* x, Py_ssize_t n) noexcept nogil:
@@ -120,17 +123,29 @@ cdef inline double log_sumexp_chunked(const floating* x, Py_ssize_t n, double sh
     return log1p((c - 1.0) + t)
 
 
+cdef inline double row_sumexp_pf(const floating* x, floating* buf, Py_ssize_t n, double shift,
+                                 const floating* xn, floating* bn) noexcept nogil:
+    # buf_j = exp(x_j - shift) (x_j - shift <= 0 or NaN) while the next row (xn, bn) is
+    # prefetched (fa_rows.h); returns sum_j buf_j (double)
+    if floating is float:
+        fa_exp_row_pf_f(x, buf, n, <float>shift, xn, bn)
+    else:
+        fa_exp_row_pf_d(x, buf, n, shift, xn, bn)
+    return row_sum(buf, n)
+
+
 def softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, floating[:, ::1] buf, int mode,
                  bint zero_masked, int nthreads):
-    cdef Py_ssize_t M = x.shape[0], C = x.shape[1], r, j
+    cdef Py_ssize_t M = x.shape[0], C = x.shape[1], r, j, q
     cdef double sh, s
     cdef floating inv, shc, ls
     if C == 0:
         return
     with nogil:
         for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
+            q = r + 1 if r + 1 < M else r
             sh = softmax_shift(row_max(&x[r, 0], C))
-            s = row_sumexp(&x[r, 0], &buf[r, 0], C, sh)
+            s = row_sumexp_pf(&x[r, 0], &buf[r, 0], C, sh, &x[q, 0], &buf[q, 0])
             if mode == 0:
                 if s == 0.0 and zero_masked:
                     for j in range(C):
@@ -302,12 +317,21 @@ def mse(const floating[::1] x, const floating[::1] t, double scale, double[::1] 
 def prelu_fwd(const floating[::1] x, const floating[::1] w, floating[::1] out, Py_ssize_t C, Py_ssize_t inner,
               int nthreads):
     # y = x for x > 0, w[c] x otherwise, c = (i // inner) % C
-    cdef Py_ssize_t n = x.shape[0], i
+    cdef Py_ssize_t n = x.shape[0], i, r, c, b
     cdef floating v
     with nogil:
-        for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
-            v = x[i]
-            out[i] = v if v > 0 else w[(i // inner) % C] * v
+        if inner == 1 and C > 0:
+            # (N, C) input: whole rows, the channel loop over contiguous w vectorizes (an
+            # integer division per element did not)
+            for r in prange(n // C, num_threads=max(nthreads, 1), schedule="static"):
+                b = r * C
+                for c in range(C):
+                    v = x[b + c]
+                    out[b + c] = v if v > 0 else w[c] * v
+        else:
+            for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
+                v = x[i]
+                out[i] = v if v > 0 else w[(i // inner) % C] * v
 
 
 def prelu_bwd(const floating[::1] g, const floating[::1] x, const floating[::1] w, floating[::1] gx,

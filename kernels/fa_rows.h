@@ -6,13 +6,38 @@
  *   (a NaN with the sign bit clear comes out as the maximum; the row's sum is
  *   NaN either way);
  * - sums and dot products in double with 16 independent partial sums (the lanes
- *   of one vector), added up at the end. */
+ *   of one vector), added up at the end;
+ * - the exponentials of a softmax row, t = x_j - shift (expf/exp: libmvec's
+ *   vector versions through fa_simd.h's declarations) while the next row's input
+ *   and output are prefetched into L2: a row of 4096 floats is 16 KiB, its passes
+ *   run from L1, and without the prefetch the memory system idles while the
+ *   exponentials are computed (compute and memory time add up). */
 #ifndef FA_ROWS_H
 #define FA_ROWS_H
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "fa_simd.h"
+
+/* elements per block of the prefetching loop (one prefetch per 64-byte line) */
+#define FA_PF_BLOCK 64
+#define FA_EXP_ROW_PF(NAME, T, EXP)                                                   \
+    static inline void NAME(const T* x, T* buf, ptrdiff_t n, T sh, const T* xn, T* bn) { \
+        ptrdiff_t j = 0;                                                              \
+        for (; j + FA_PF_BLOCK <= n; j += FA_PF_BLOCK) {                              \
+            for (int p = 0; p < FA_PF_BLOCK; p += (int)(64 / sizeof(T))) {          \
+                __builtin_prefetch(xn + j + p, 0, 2);                                 \
+                __builtin_prefetch(bn + j + p, 1, 2);                                 \
+            }                                                                         \
+            for (int k = 0; k < FA_PF_BLOCK; k++) buf[j + k] = EXP(x[j + k] - sh);   \
+        }                                                                             \
+        for (; j < n; j++) buf[j] = EXP(x[j] - sh);                                   \
+    }
+FA_EXP_ROW_PF(fa_exp_row_pf_f, float, expf)
+FA_EXP_ROW_PF(fa_exp_row_pf_d, double, exp)
+#undef FA_EXP_ROW_PF
 
 static inline int32_t fa_key_f(float v) {
     int32_t b;

@@ -32,6 +32,7 @@ def _ref_prelu(x, w, axis):
         ((4, 3, 6, 5), 2, 6),
         ((4, 3, 6, 5), -1, 5),
         ((300, 16, 20), 1, 16),  # large enough for the parallel path
+        ((4001, 24), 1, 24),  # (N, C): the channel loop over whole rows, parallel path
         ((40000,), 0, 1),
         ((0, 4), 1, 4),
     ],
