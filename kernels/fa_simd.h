@@ -176,6 +176,20 @@ static inline float fa_gelu_tanh_derivf(float x) {
     int neg = x < 0.0f;
     float zp = fmaf(0x1.b6676cp-3f, xc * xc, 0x1.988454p+0f);
     float oms = (neg ? 0x1p64f : E) / D;
-    return ((neg ? E : 0x1p64f) * fmaf(xc * zp, oms, 1.0f)) / D;
+    float f = fmaf(xc * zp, oms, 1.0f);
+    /* near its zero r0 = -0.75246, F = 1 + x z' (1 - s) = d R(d), d = x - r0
+     * (_gelu_tanh_deriv_f32's comment; the same float32 constants) */
+    float d = (xc - (-0.75246143f)) - 1.1339628e-08f;
+    float r = 0.00012880971189588308f;
+    r = fmaf(r, d, 0.00034116391907446086f);
+    r = fmaf(r, d, -0.0008938962710089982f);
+    r = fmaf(r, d, -0.0017502002883702517f);
+    r = fmaf(r, d, 0.010214276611804962f);
+    r = fmaf(r, d, 0.002323162741959095f);
+    r = fmaf(r, d, 0.061604633927345276f);
+    r = fmaf(r, d, -0.8163185715675354f);
+    r = fmaf(r, d, 1.9045990705490112f);
+    f = (xc > -2.0f && xc < -0.4f) ? d * r : f;
+    return ((neg ? E : 0x1p64f) * f) / D;
 }
 #endif
