@@ -58,7 +58,9 @@ def extensions() -> list[Extension]:
     # float32 GELU in fa_simd.h); values, NaN and infinities are unchanged
     cflags = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fno-trapping-math", "-fopenmp"]
     if os.environ.get("FASTACT_PORTABLE") != "1":
-        cflags.append("-march=native")
+        # gcc tunes the AVX-512 Intel CPUs for 256-bit vectors; the transcendental
+        # loops run 1.3-1.6x faster with 512 (PyTorch's AVX512 kernels use 512)
+        cflags += ["-march=native", "-mprefer-vector-width=512"]
     common = dict(
         include_dirs=["kernels"],
         extra_compile_args=cflags,

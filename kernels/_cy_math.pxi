@@ -71,8 +71,11 @@ cdef inline bint m_isinf(floating x) noexcept nogil:
 
 
 cdef inline floating m_sigmoid(floating x) noexcept nogil:
-    # 1 / (1 + exp(-x)): exact limits 0 and 1 at -inf and +inf
-    return <floating>1.0 / (<floating>1.0 + m_exp(-x))
+    # e / (1 + e) or 1 / (1 + e), e = exp(-|x|): exact limits 0 and 1 at -inf and +inf,
+    # and the subnormal results below x = -87.3 (-709.8) where 1 / (1 + exp(-x)) is 0
+    cdef floating nabs = -x if x > 0 else x
+    cdef floating e = m_exp(nabs)
+    return (e if x < 0 else <floating>1.0) / (<floating>1.0 + e)
 
 
 cdef inline floating m_log1pexp(floating x) noexcept nogil:

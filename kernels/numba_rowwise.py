@@ -77,6 +77,7 @@ _J = {"fastmath": _FM, "error_model": "numpy", "inline": "always"}
 
 @njit(**_J)
 def _exp_neg_f32(t):
+    _m.wide_vectors()
     tc = t if t > _F32(-104.0) else _F32(-104.0)
     k = tc * _LOG2E_F + _SHIFT_F
     z = k - _SHIFT_F
@@ -87,6 +88,7 @@ def _exp_neg_f32(t):
 
 @njit(**_J)
 def _exp_neg_f64(t):
+    _m.wide_vectors()
     tc = t if t > -746.0 else -746.0
     k = tc * 1.4426950408889634 + _SHIFT_D
     z = k - _SHIFT_D

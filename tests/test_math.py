@@ -25,6 +25,8 @@ RANGES = {
     "tanh": [(-10, 10), (-1e-3, 1e-3), (-30, 30)],
     "erfc": [(-5, 10), (-0.5, 0.5), (10, 26)],
     "log1pexp": [(-30, 30), (-104, 0), (-1e-3, 1e-3), (0, 1e30)],
+    # (-104, -87): float32 results below the normal range (1 / (1 + exp(-x)) was 0 there)
+    "sigmoid": [(-20, 20), (-104, -87), (-1e-3, 1e-3), (-750, 40)],
 }
 NP_REF = {
     "exp": np.exp,
@@ -33,14 +35,17 @@ NP_REF = {
     "tanh": np.tanh,
     "erfc": special.erfc,
     "log1pexp": lambda x: np.logaddexp(0.0, x),
+    "sigmoid": lambda x: np.exp(-np.logaddexp(0.0, -x)),
 }
 MP_REF = {"exp": mpmath.exp, "expm1": mpmath.expm1, "log1p": mpmath.log1p, "tanh": mpmath.tanh,
-          "erfc": mpmath.erfc, "log1pexp": lambda v: mpmath.log1p(mpmath.exp(v))}  # fmt: skip
+          "erfc": mpmath.erfc, "log1pexp": lambda v: mpmath.log1p(mpmath.exp(v)),
+          "sigmoid": lambda v: 1 / (1 + mpmath.exp(-v))}  # fmt: skip
 EDGES = [0.0, -0.0, math.inf, -math.inf, math.nan, 1e-300, -1e-300, 5e-324, 1e-40, 88.72, 88.73,
          -87.3, -103.9, -104.1, 709.78, 709.79, -745.1, -745.2, -1.0, 1e30, -1e30]  # fmt: skip
 # log1pexp is a composite (exp, then log1p, then the add of max(x, 0)): three
 # roundings, so a bound of its own
-MAX_ULP = {"exp": 1.5, "expm1": 2.0, "log1p": 2.0, "tanh": 2.0, "erfc": 2.5, "log1pexp": 3.5}
+MAX_ULP = {"exp": 1.5, "expm1": 2.0, "log1p": 2.0, "tanh": 2.0, "erfc": 2.5, "log1pexp": 3.5,
+           "sigmoid": 2.5}
 REPORT: dict[tuple[str, str], float] = {}
 
 
