@@ -210,17 +210,38 @@ def _expm1_poly_f32(r):
     return r + r * r * (c[2] + r * (c[3] + r * (c[4] + r * (c[5] + r * (c[6] + r * c[7])))))
 
 
+# e^r = 1 + r P(r) on |r| <= ln2/2 (weighted least squares, relative error 1.1e-8)
+_EXPU_F = tuple(_F(c) for c in (
+    1.0, 0.4999998211860657, 0.16666486859321594, 0.04167179763317108,
+    0.008370374329388142, 0.0013608185108751059,
+))  # fmt: skip
+_MAGIC64_F = _F(12582976.0)  # 1.5 * 2^23 + 64
+_TWO64_F = _F(2.0**64)
+_SHIFT_F = _F(12582912.0)  # 1.5 * 2^23: x log2(e) + shifter rounds to n in the low bits
+
+
 @njit(**_J)
 def _exp_f32(x):
+    # x clamped to [-104, 89]; n = round(x / ln 2) by the shifter (no round or convert
+    # instruction), r = x - n ln 2 in two parts, e^r = 1 + r P(r) (degree 6, relative
+    # error 1.1e-8), 2^n applied in two halves so that a subnormal result is rounded
+    # once and 2^128 p overflows to +inf by itself (no overflow or underflow select)
     wide_vectors()
     xc = x if x > _F(-104.0) else _F(-104.0)
     xc = xc if xc < _F(89.0) else _F(89.0)
-    z = np.floor(xc * _LOG2E_F + _HALF_F)
-    r = (xc - z * _LN2HI_F) - z * _LN2LO_F
-    p = _ONE_F + _expm1_poly_f32(r)
-    y = _scale_f32(p, np.int32(z))
-    y = y if x < _EXP_HI_F else _F(INF)
-    y = y if x > _EXP_LO_F else _F(0.0)
+    vn = fma(xc, _LOG2E_F, _SHIFT_F)
+    z = vn - _SHIFT_F
+    r = fma(z, -_LN2HI_F, xc)
+    r = fma(z, -_LN2LO_F, r)
+    c = _EXPU_F
+    q = c[5]
+    q = fma(q, r, c[4])
+    q = fma(q, r, c[3])
+    q = fma(q, r, c[2])
+    q = fma(q, r, c[1])
+    q = fma(q, r, c[0])
+    p = fma(q, r, _ONE_F)
+    y = _scale_f32(p, _f32_as_i32(vn) - _f32_as_i32(_SHIFT_F))
     return y if x == x else x
 
 
@@ -391,13 +412,6 @@ _TANH_P_D = (
 )  # fmt: skip
 
 
-# e^r = 1 + r P(r) on |r| <= ln2/2 (weighted least squares, relative error 1.1e-8)
-_EXPU_F = tuple(_F(c) for c in (
-    1.0, 0.4999998211860657, 0.16666486859321594, 0.04167179763317108,
-    0.008370374329388142, 0.0013608185108751059,
-))  # fmt: skip
-_MAGIC64_F = _F(12582976.0)  # 1.5 * 2^23 + 64
-_TWO64_F = _F(2.0**64)
 
 
 @njit(**_J)
@@ -884,6 +898,9 @@ def erf(x):
 _dispatch(exp, _exp_f32, _exp_f64)
 _dispatch(expm1, _expm1_f32, _expm1_f64)
 _dispatch(log1p, _log1p_f32, _log1p_f64)
+# (libmvec's tanhf is faster, 0.62 against 0.86 ns per element, but the vector and the
+# scalar libm tanhf differ in the last bit, so a result would depend on where an
+# element falls in the loop: the remainder iterations call the scalar one)
 _dispatch(tanh, _tanh_f32, _tanh_f64)
 
 

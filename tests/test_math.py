@@ -123,8 +123,9 @@ def test_edge_values(name, dtype):
 
 
 def test_erfc_without_libmvec_matches_scipy(tmp_path):
-    """The fallback erfc (float32 through float64, libm float64) where libmvec is
-    missing or FASTACT_NO_LIBMVEC=1 (the default path above uses libmvec if any)."""
+    """The fallbacks where libmvec is missing or FASTACT_NO_LIBMVEC=1 (the default path
+    above uses libmvec if any): erfc (float32 through float64, libm float64) through
+    GELU, and the module's own float32 tanh."""
     import os
     import subprocess
     import sys
@@ -138,6 +139,12 @@ def test_erfc_without_libmvec_matches_scipy(tmp_path):
         "    ref = xd.astype(np.float64) * 0.5 * sp.erfc(-xd.astype(np.float64) / np.sqrt(2))\n"
         "    got = fastact.gelu(xd).astype(np.float64)\n"
         "    assert np.all(np.abs(got - ref) <= tol * np.abs(ref) + 1e-300), dt\n"
+        "t = np.concatenate([np.linspace(-12, 12, 400001), [0.5625, -0.5625, 9.5, 1e-30]])\n"
+        "t = t.astype(np.float32)\n"  # the module's own float32 tanh: 2 ulp
+        "ref = np.tanh(t.astype(np.float64))\n"
+        "got = fastact.tanh(t).astype(np.float64)\n"
+        "ulp = np.spacing(np.abs(ref).astype(np.float32))\n"
+        "assert np.all(np.abs(got - ref) <= 2 * ulp), 'tanh'\n"
         "print('ok')\n"
     )
     # a fresh Numba cache: kernels cached by a libmvec run would be loaded otherwise
