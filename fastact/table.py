@@ -176,7 +176,8 @@ def hardtanh_deriv(x, a, b):
     hi = _m.like(b, x)
     one = _m.like(1.0, x)
     zero = _m.like(0.0, x)
-    return one if (x > lo and x < hi) else (zero if (x <= lo or x >= hi) else x)
+    # nested selects, no `and`/`or`: gcc does not if-convert a short-circuit (NaN: x)
+    return (one if x < hi else zero) if x > lo else (zero if x <= lo else x)
 
 
 def softsign_fwd(x, a, b):
@@ -216,7 +217,8 @@ def relu6_deriv(x, a, b):
 def leaky_relu_fwd(x, a, b):
     # y = x for x > 0, a x otherwise (the limit -a * 0 at x = -inf for a = 0, not 0 * inf)
     r = x * _m.like(a, x)
-    return x if x > 0 else (r if not _m.isnan(r) or _m.isnan(x) else -_m.like(a, x))
+    # nested selects, no `or`: the Cython loop did not vectorize (14x a copy)
+    return x if x > 0 else (r if not _m.isnan(r) else (x if _m.isnan(x) else -_m.like(a, x)))
 
 
 def leaky_relu_deriv(x, a, b):
@@ -283,7 +285,8 @@ def swish_fwd(x, a, b):
     # y = x sigmoid(a x)  (0 at -inf for a > 0)
     ax = _m.like(a, x) * x
     # a = 0 at x = +-inf: a x is 0 (y = x / 2 for every x), not 0 * inf
-    ax = ax if not _m.isnan(ax) or _m.isnan(x) else _m.like(0.0, x)
+    # (nested selects, no `or`: gcc does not if-convert a short-circuit on a runtime a)
+    ax = ax if not _m.isnan(ax) else (x if _m.isnan(x) else _m.like(0.0, x))
     y = x * _m.sigmoid(ax)
     # the only NaN-from-inf case is a x = -inf (inf * 0): the limit there is 0
     return y if ax != -_m.INF else _m.like(0.0, x)
@@ -294,7 +297,7 @@ def swish_deriv(x, a, b):
     # one exp and one division: e = exp(-|ax|), r = 1 / (1 + e) give s and 1 - s
     # exactly (r and e r, swapped for ax < 0), without cancellation
     ax = _m.like(a, x) * x
-    ax = ax if not _m.isnan(ax) or _m.isnan(x) else _m.like(0.0, x)  # a = 0 at +-inf
+    ax = ax if not _m.isnan(ax) else (x if _m.isnan(x) else _m.like(0.0, x))  # a = 0 at +-inf
     e = _m.exp(-abs(ax))
     r = _m.like(1.0, x) / (_m.like(1.0, x) + e)
     er = e * r
@@ -363,7 +366,7 @@ def hardsigmoid_deriv(x, a, b):
     # dy/dx = 1/6 for -3 < x < 3, else 0
     zero = _m.like(0.0, x)
     sixth = _m.like(1.0 / 6.0, x)
-    return sixth if (x > -3 and x < 3) else (zero if (x <= -3 or x >= 3) else x)
+    return (sixth if x < 3 else zero) if x > -3 else (zero if x <= -3 else x)
 
 
 def hardswish_fwd(x, a, b):
