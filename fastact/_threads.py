@@ -38,6 +38,11 @@ def _max_threads() -> int:
 
 #: Calls over fewer elements than this run on one thread (the pool costs more than it saves).
 SERIAL_BELOW = 1 << 15
+#: The same for the table's cheap activations (relu, hardtanh, ...: a few instructions
+#: per element) on the Numba backend, whose TBB launch costs 8-10 us: relu over 2^17
+#: float32 took 22 us serial against 24 us on two threads, over 2^18 64 against 37
+#: (``bench/tools/overhead.py``-style timing, 2 threads, 2026-11-28)
+SERIAL_BELOW_CHEAP = 1 << 18
 
 _MAX = _max_threads()
 _num_threads = _MAX

@@ -89,6 +89,9 @@ class Elementwise:
     example: str = ""
     #: a rule across the encoded parameters: returns an error message, or None
     rule: Callable[[float, float], str | None] = lambda a, b: None
+    #: a few instructions per element (no division or transcendental): the Numba
+    #: backend runs it on one thread below ``_threads.SERIAL_BELOW_CHEAP`` elements
+    cheap: bool = False
 
     def encode(self, values: tuple[Any, ...]) -> tuple[float, float]:
         """Encoded (a, b) for user parameter values (missing ones take defaults)."""
@@ -446,6 +449,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         lambda x, a, b: _nanpass(np.ones_like(x), x),
         lambda F, t: t * 1.0,
         tol=TOL_EXACT,
+        cheap=True,
     ),
     Elementwise(
         "sigmoid",
@@ -488,6 +492,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         ),
         kinks=lambda a, b: (a, b),
         tol=TOL_EXACT,
+        cheap=True,
     ),
     Elementwise(
         "relu6",
@@ -501,6 +506,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         lambda F, t: F.relu6(t),
         kinks=lambda a, b: (0.0, 6.0),
         tol=TOL_EXACT,
+        cheap=True,
     ),
     Elementwise(
         "softsign",
@@ -525,6 +531,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         lambda F, t: F.relu(t),
         kinks=lambda a, b: (0.0,),
         tol=TOL_EXACT,
+        cheap=True,
     ),
     Elementwise(
         "leaky_relu",
@@ -539,6 +546,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         params=(Param("negative_slope", 0.01, "slope for x < 0"),),
         kinks=lambda a, b: (0.0,),
         tol={"float64": (2.3e-16, 0.0), "float32": (2.4e-7, 0.0), "float16": (1e-3, 6e-8)},
+        cheap=True,
     ),
     Elementwise(
         "elu",
@@ -679,6 +687,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         lambda F, t: F.hardsigmoid(t),
         kinks=lambda a, b: (-3.0, 3.0),
         tol={"float64": (4.5e-16, 0.0), "float32": (2.4e-7, 1e-37), "float16": (1e-3, 6e-8)},
+        cheap=True,
     ),
     Elementwise(
         "hardswish",
@@ -692,6 +701,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         lambda F, t: F.hardswish(t),
         kinks=lambda a, b: (-3.0, 3.0),
         tol={"float64": (1e-15, 0.0), "float32": (2e-7, 1e-37), "float16": (1e-3, 6e-8)},
+        cheap=True,
     ),
 )
 

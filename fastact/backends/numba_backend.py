@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from fastact import _numba_setup, _threads
+from fastact import _numba_setup, _threads, table
 from fastact.backends.interface import MODE_LOGSUMEXP
 
 _numba_setup.configure()
@@ -53,14 +53,22 @@ def _has_serial(n: int) -> bool:
     return n < SERIAL_BELOW or _threads.get_num_threads() == 1
 
 
+#: the table's cheap activations: serial below SERIAL_BELOW_CHEAP elements
+_CHEAP = frozenset(e.name for e in table.ENTRIES if e.cheap)
+
+
+def _elementwise_parallel(name: str, n: int) -> bool:
+    if name in _CHEAP and n < _threads.SERIAL_BELOW_CHEAP:
+        return False
+    return not _has_serial(n) and _parallel(n)
+
+
 def unary(name: str, x: np.ndarray, out: np.ndarray, a, b) -> None:  # type: ignore[no-untyped-def]
-    n = x.shape[0]
-    _ew.FWD[name][not _has_serial(n) and _parallel(n)](x, out, a, b)
+    _ew.FWD[name][_elementwise_parallel(name, x.shape[0])](x, out, a, b)
 
 
 def unary_backward(name: str, g: np.ndarray, x: np.ndarray, out: np.ndarray, a, b) -> None:  # type: ignore[no-untyped-def]
-    n = x.shape[0]
-    _ew.BWD[name][not _has_serial(n) and _parallel(n)](g, x, out, a, b)
+    _ew.BWD[name][_elementwise_parallel(name, x.shape[0])](g, x, out, a, b)
 
 
 def prelu(x: np.ndarray, w: np.ndarray, out: np.ndarray, C: int, inner: int) -> None:
