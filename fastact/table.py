@@ -190,9 +190,10 @@ def softsign_fwd(x, a, b):
 
 
 def softsign_deriv(x, a, b):
-    # dy/dx = 1 / (1 + |x|)^2
-    d = _m.like(1.0, x) + abs(x)
-    return _m.like(1.0, x) / (d * d)
+    # dy/dx = 1 / (1 + |x|)^2, as r r with r = 1 / (1 + |x|): (1 + |x|)^2 overflowed
+    # to inf above |x| = 1.8e19 (float32), giving 0 where r^2 is still subnormal
+    r = _m.like(1.0, x) / (_m.like(1.0, x) + abs(x))
+    return r * r
 
 
 def relu_fwd(x, a, b):
