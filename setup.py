@@ -12,6 +12,7 @@ compiler or OpenMP is missing the extension is skipped with a warning and
 from __future__ import annotations
 
 import os
+import platform
 import sys
 
 from setuptools import Extension, setup
@@ -60,7 +61,9 @@ def extensions() -> list[Extension]:
     if os.environ.get("FASTACT_PORTABLE") != "1":
         # gcc tunes the AVX-512 Intel CPUs for 256-bit vectors; the transcendental
         # loops run 1.3-1.6x faster with 512 (PyTorch's AVX512 kernels use 512)
-        cflags += ["-march=native", "-mprefer-vector-width=512"]
+        cflags.append("-march=native")
+        if platform.machine() in ("x86_64", "AMD64"):  # an x86-only gcc flag
+            cflags.append("-mprefer-vector-width=512")
     common = dict(
         include_dirs=["kernels"],
         extra_compile_args=cflags,

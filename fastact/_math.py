@@ -416,7 +416,8 @@ _TANH_P_D = (
 
 @njit(**_J)
 def _exp64_neg_f32(t):
-    # 2^64 e^t for -120 <= t <= 0 (NaN passes): a normal float32 down to t = -120, so
+    # 2^64 e^t for -120 <= t <= 0 (not NaN: the caller selects x for NaN, whose payload
+    # bits the shift below would move into the exponent): a normal float32 down to t = -120, so
     # that E / (2^64 + E) rounds a subnormal quotient once. n by the 1.5 * 2^23 (+64)
     # shifter, 2^(n + 64) added into the exponent bits (no clamp, round or convert);
     # e^r by _exp_hl_f32's polynomial (relative error 1.1e-8). 12 operations per lane.
@@ -456,7 +457,9 @@ def _tanh_f32(x):
     E = _exp64_neg_f32(_F(-2.0) * ac)
     large = (_TWO64_F - E) / (_TWO64_F + E)
     large = large if x >= _F(0.0) else -large
-    return small if a < _F(0.5625) else large
+    y = small if a < _F(0.5625) else large
+    # a NaN's payload bits reach E's exponent field through the shifter: keep x
+    return y if x == x else x
 
 
 @njit(**_J)
@@ -984,7 +987,8 @@ def _sigmoid_f32(x):
     a = abs(x)
     a = _F(120.0) if a > _F(120.0) else a
     E = _exp64_neg_f32(-a)
-    return (E if x < _F(0.0) else _TWO64_F) / (_TWO64_F + E)
+    y = (E if x < _F(0.0) else _TWO64_F) / (_TWO64_F + E)
+    return y if x == x else x  # (a NaN payload would reach E's exponent field)
 
 
 @njit(**_J)

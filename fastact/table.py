@@ -89,7 +89,7 @@ class Elementwise:
     example: str = ""
     #: a rule across the encoded parameters: returns an error message, or None
     rule: Callable[[float, float], str | None] = lambda a, b: None
-    #: a few instructions per element (no division or transcendental): the Numba
+    #: a few arithmetic instructions per element (no transcendental): the Numba
     #: backend runs it on one thread below ``_threads.SERIAL_BELOW_CHEAP`` elements
     cheap: bool = False
 

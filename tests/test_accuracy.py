@@ -158,14 +158,14 @@ TANH_ROOT = -0.7524614220710163  # the tanh form's derivative is 0 here
 
 def _gelu_tanh_deriv_mp(x: np.ndarray) -> np.ndarray:
     """s (1 + x z' (1 - s)), z = 2 sqrt(2/pi) (x + 0.044715 x^3), at 120 bits."""
-    mpmath.mp.prec = 120
-    k1 = 2 * mpmath.sqrt(2 / mpmath.pi)
-    k3 = k1 * mpmath.mpf("0.044715")
     out = []
-    for v in x:
-        t = mpmath.mpf(float(v))
-        s = 1 / (1 + mpmath.exp(-t * (k1 + k3 * t * t)))
-        out.append(float(s * (1 + t * (k1 + 3 * k3 * t * t) * (1 - s))))
+    with mpmath.workprec(120):
+        k1 = 2 * mpmath.sqrt(2 / mpmath.pi)
+        k3 = k1 * mpmath.mpf("0.044715")
+        for v in x:
+            t = mpmath.mpf(float(v))
+            s = 1 / (1 + mpmath.exp(-t * (k1 + k3 * t * t)))
+            out.append(float(s * (1 + t * (k1 + 3 * k3 * t * t) * (1 - s))))
     return np.array(out)
 
 
