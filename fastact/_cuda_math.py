@@ -23,7 +23,7 @@ _M = np if config.ENABLE_CUDASIM else math  # type: ignore[attr-defined]
 __all__ = [
     "INF", "erfc", "exp", "expm1", "gelu_erf", "gelu_erf_deriv", "gelu_tanh",
     "gelu_tanh_deriv", "isinf", "isnan", "like",
-    "log1p", "log1pexp", "sigmoid", "tanh",
+    "log1p", "log1pexp", "sigmoid", "silu_deriv", "tanh",
 ]  # fmt: skip
 
 
@@ -66,6 +66,17 @@ def isinf(x):
 def sigmoid(x):
     # 1 / (1 + exp(-x)): exact limits 0 and 1 at -inf and +inf
     return like(1.0, x) / (like(1.0, x) + _M.exp(-x))
+
+
+@cuda.jit(device=True)
+def silu_deriv(u):
+    # d/du u sigmoid(u) = s (1 + u (1 - s)); e = exp(-|u|), r = 1 / (1 + e) give s, 1 - s
+    e = _M.exp(-abs(u))
+    r = like(1.0, u) / (like(1.0, u) + e)
+    er = e * r
+    s = r if u >= 0 else er
+    oms = er if u >= 0 else r
+    return s * (like(1.0, u) + u * oms)
 
 
 @cuda.jit(device=True)

@@ -45,7 +45,7 @@ INF = math.inf
 #: every backend defines each one and that the table calls nothing else.
 HELPERS = (
     "like", "exp", "expm1", "log1p", "log1pexp", "tanh", "erfc", "sigmoid", "isnan", "isinf",
-    "gelu_erf", "gelu_erf_deriv", "gelu_tanh", "gelu_tanh_deriv",
+    "gelu_erf", "gelu_erf_deriv", "gelu_tanh", "gelu_tanh_deriv", "silu_deriv",
 )  # fmt: skip
 #: libm functions with a SIMD (libmvec) declaration in ``kernels/fa_simd.h``, float
 #: (``expf``) and double (``exp``) each; ``tests/test_math.py`` checks the header
@@ -912,24 +912,82 @@ def log1pexp(x):
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
+# log(1 + e^x) = max(x, 0) + log1p(t), t = e^-|x| in (0, 1], without a second      #
+# transcendental call: t < 1/2 gives f = t, t >= 1/2 gives f = (t - 1) / 2 (exact, #
+# Sterbenz) and log1p(t) = ln 2 + log1p(f), so f lies in [-1/4, 1/2) exactly and   #
+# log1p(f) needs no correction for a rounded 1 + t.                               #
+# float32: log1p(f) = f + f^2 (-1/2 + f P(f)), P of degree 8 (weighted minimax on  #
+# [-1/4, 1/2], 0.04 ulp), no division; t = 2^-64 E from _exp64_neg_f32 (one        #
+# rounding into the subnormal range). float64: fdlibm's s = f / (2 + f) series.    #
+# --------------------------------------------------------------------------- #
+_L1P_P_F = tuple(_F(c) for c in (
+    0.3333333730697632, -0.2500016689300537, 0.19999843835830688, -0.16655564308166504,
+    0.1427052915096283, -0.12714794278144836, 0.11735878884792328, -0.09252528101205826,
+    0.038806408643722534,
+))  # fmt: skip
+_TWO_M64_F = _F(2.0**-64)
+
+
 @njit(**_J)
-def _log1pexp_own(x):
-    return log1p(exp(-abs(x))) + (x if x > 0 else like(0.0, x))
+def _log1pexp_f32(x):
+    # |x| clamped at 120 (t = 2^-64 E underflows to 0 beyond; NaN passes, and is
+    # selected back at the end: its payload would reach E's exponent field)
+    wide_vectors()
+    a = abs(x)
+    a = _F(120.0) if a > _F(120.0) else a
+    t = _exp64_neg_f32(-a) * _TWO_M64_F
+    big = t >= _HALF_F
+    f = (t - _ONE_F) * _HALF_F if big else t
+    c = _L1P_P_F
+    p = c[8]
+    p = fma(p, f, c[7])
+    p = fma(p, f, c[6])
+    p = fma(p, f, c[5])
+    p = fma(p, f, c[4])
+    p = fma(p, f, c[3])
+    p = fma(p, f, c[2])
+    p = fma(p, f, c[1])
+    p = fma(p, f, c[0])
+    q = fma(p, f, -_HALF_F)
+    lg = fma(f * f, q, f)
+    kh = _LN2HI_F if big else _F(0.0)
+    kl = _LN2LO_F if big else _F(0.0)
+    y = kh + (lg + kl)
+    y = y + (x if x > _F(0.0) else _F(0.0))
+    return y if x == x else x
 
 
-if _mvec.HAVE_LIBMVEC:
-    # libmvec's expf/log1pf composed run at 0.8 ns per float32 element on this
-    # 2-core AVX-512 machine where the module's own pair takes 1.4 ns (float64:
-    # 2.1 against 3.3); each is within 1 ulp (tests/test_math.py)
+@njit(**_J)
+def _log1pexp_f64(x):
+    wide_vectors()
+    t = exp(-abs(x))
+    big = t >= 0.5
+    f = (t - 1.0) * 0.5 if big else t
+    s = f / (2.0 + f)
+    z = s * s
+    R = 2.0 / 23.0
+    R = 2.0 / 21.0 + z * R
+    R = 2.0 / 19.0 + z * R
+    R = 2.0 / 17.0 + z * R
+    R = 2.0 / 15.0 + z * R
+    R = 2.0 / 13.0 + z * R
+    R = 2.0 / 11.0 + z * R
+    R = 2.0 / 9.0 + z * R
+    R = 2.0 / 7.0 + z * R
+    R = 2.0 / 5.0 + z * R
+    R = 2.0 / 3.0 + z * R
+    R = z * R
+    hfsq = 0.5 * f * f
+    lg = f - (hfsq - s * (hfsq + R))
+    kh = _LN2HI_D if big else 0.0
+    kl = _LN2LO_D if big else 0.0
+    y = kh + (lg + kl)
+    return y + (x if x > 0.0 else 0.0)
 
-    @njit(**_J)
-    def _log1pexp_mvec(x):
-        wide_vectors()
-        return _mvec.vcall_log1p(_mvec.vcall_exp(-abs(x))) + (x if x > 0 else like(0.0, x))
 
-    _dispatch(log1pexp, _log1pexp_mvec, _log1pexp_mvec)
-else:
-    _dispatch(log1pexp, _log1pexp_own, _log1pexp_own)
+# (libmvec's expf/log1pf composed took 0.8 ns per float32 element where the pair of
+# this module's exp and log1p took 1.4: the fused functions above replace both)
+_dispatch(log1pexp, _log1pexp_f32, _log1pexp_f64)
 if _mvec.HAVE_LIBMVEC:
 
     @njit(**_J)
@@ -1000,6 +1058,66 @@ def _sigmoid_f64(x):
 
 
 _dispatch(sigmoid, _sigmoid_f32, _sigmoid_f64)
+
+
+def silu_deriv(u):
+    """d/du u sigmoid(u) = s (1 + u (1 - s)), s = sigmoid(u) (finite u; the swish derivative)."""
+    e = math.exp(-abs(u))
+    r = 1.0 / (1.0 + e)
+    s, oms = (r, e * r) if u >= 0 else (e * r, r)
+    return s * (1.0 + u * oms)
+
+
+# The factor F(u) = 1 + u (1 - s) vanishes at u0 = -1.27846454276107 (silu's minimum),
+# where 1 + u (1 - s) cancels (2e5 ulp in float32). On [-2.2, -0.4] float32 uses
+# F = (u - u0) R(u - u0), u0 as hi + lo, R of degree 8 fitted to mpmath (relative error
+# 0.22 ulp); F'(u0) = 1 exactly, so R(0) = 1.
+_SD_U0HI_F = _F(-1.2784645557403564)
+_SD_U0LO_F = _F(1.2979282537628478e-08)
+_SD_R_F = tuple(_F(c) for c in (
+    1.0, -0.10890591889619827, -0.048883046954870224, -0.004717648029327393,
+    0.0030455223750323057, 0.0010963701643049717, -2.1377547454903834e-05,
+    -9.204685920849442e-05, -1.5833344150451012e-05,
+))  # fmt: skip
+
+
+@njit(**_J)
+def _silu_deriv_f32(u):
+    # one exp and one division: e = e^-|u|, r = 1 / (1 + e) give s and 1 - s without
+    # cancellation (r and e r, swapped for u < 0); F by one fma, or (u - u0) R near u0
+    wide_vectors()
+    e = exp(-abs(u))
+    r = _ONE_F / (_ONE_F + e)
+    er = e * r
+    s = r if u >= _F(0.0) else er
+    oms = er if u >= _F(0.0) else r
+    f = fma(u, oms, _ONE_F)
+    d = (u - _SD_U0HI_F) - _SD_U0LO_F
+    c = _SD_R_F
+    q = c[8]
+    q = fma(q, d, c[7])
+    q = fma(q, d, c[6])
+    q = fma(q, d, c[5])
+    q = fma(q, d, c[4])
+    q = fma(q, d, c[3])
+    q = fma(q, d, c[2])
+    q = fma(q, d, c[1])
+    q = fma(q, d, c[0])
+    f = d * q if (u > _F(-2.2) and u < _F(-0.4)) else f
+    return s * f
+
+
+@njit(**_J)
+def _silu_deriv_f64(u):
+    e = exp(-abs(u))
+    r = 1.0 / (1.0 + e)
+    er = e * r
+    s = r if u >= 0.0 else er
+    oms = er if u >= 0.0 else r
+    return s * (1.0 + u * oms)
+
+
+_dispatch(silu_deriv, _silu_deriv_f32, _silu_deriv_f64)
 
 
 def gelu_erf(x):

@@ -298,18 +298,12 @@ def swish_fwd(x, a, b):
 
 def swish_deriv(x, a, b):
     # dy/dx = s (1 + a x (1 - s)), s = sigmoid(a x)  (1 at +inf, 0 at -inf for a > 0)
-    # one exp and one division: e = exp(-|ax|), r = 1 / (1 + e) give s and 1 - s
-    # exactly (r and e r, swapped for ax < 0), without cancellation
     ax = _m.like(a, x) * x
+    # (= silu'(a x), accurate also near its zero a x = -1.27846)
     ax = ax if not _m.isnan(ax) else (x if _m.isnan(x) else _m.like(0.0, x))  # a = 0 at +-inf
-    e = _m.exp(-abs(ax))
-    r = _m.like(1.0, x) / (_m.like(1.0, x) + e)
-    er = e * r
-    s = r if ax >= 0 else er
-    oms = er if ax >= 0 else r
-    d = s * (_m.like(1.0, x) + ax * oms)
+    d = _m.silu_deriv(ax)
     # at +-inf: 1 where a x -> +inf, 0 where a x -> -inf, 1/2 for a = 0 (y = x / 2)
-    lim = _m.like(1.0, x) if ax > 0 else (_m.like(0.0, x) if ax < 0 else s)
+    lim = _m.like(1.0, x) if ax > 0 else (_m.like(0.0, x) if ax < 0 else _m.like(0.5, x))
     return d if not _m.isinf(x) else lim
 
 

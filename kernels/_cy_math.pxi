@@ -9,6 +9,8 @@ cdef extern from "fa_simd.h" nogil:
     double fa_gelu_erf_deriv_d(double x)
     float fa_gelu_tanhf(float x)
     float fa_gelu_tanh_derivf(float x)
+    float fa_log1pexpf(float x)
+    float fa_silu_derivf(float u)
 
 from libc.math cimport (
     INFINITY, erfc, erfcf, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, tanh, tanhf,
@@ -79,9 +81,29 @@ cdef inline floating m_sigmoid(floating x) noexcept nogil:
 
 
 cdef inline floating m_log1pexp(floating x) noexcept nogil:
-    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|) (softplus / log-sigmoid core)
-    cdef floating nabs = -x if x > 0 else x
-    return m_log1p(m_exp(nabs)) + (x if x > 0 else <floating>0.0)
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|) (softplus / log-sigmoid core;
+    # float32: fa_simd.h, one exp and a division-free log1p on (0, 1]; float64:
+    # libmvec's exp and log1p, 17% faster here than the fused form with its division)
+    cdef floating nabs
+    if floating is float:
+        return fa_log1pexpf(x)
+    else:
+        nabs = -x if x > 0 else x
+        return m_log1p(m_exp(nabs)) + (x if x > 0 else <floating>0.0)
+
+
+cdef inline floating m_silu_deriv(floating u) noexcept nogil:
+    # d/du u sigmoid(u) = s (1 + u (1 - s)) (float32: fa_simd.h, factored near the zero)
+    cdef floating e, r, er, s, oms
+    if floating is float:
+        return fa_silu_derivf(u)
+    else:
+        e = m_exp(-fabs(u))
+        r = 1.0 / (1.0 + e)
+        er = e * r
+        s = r if u >= 0 else er
+        oms = er if u >= 0 else r
+        return s * (1.0 + u * oms)
 
 
 cdef inline floating m_gelu_erf(floating x) noexcept nogil:

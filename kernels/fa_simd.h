@@ -192,4 +192,54 @@ static inline float fa_gelu_tanh_derivf(float x) {
     f = (xc > -2.0f && xc < -0.4f) ? d * r : f;
     return ((neg ? E : 0x1p64f) * f) / D;
 }
+
+/* log(1 + e^x) (softplus, log-sigmoid): the twin of _log1pexp_f32. t = e^-|x| =
+ * 2^-64 E (|x| clamped at 120); t < 1/2: f = t, else f = (t - 1) / 2 exactly and ln 2
+ * added; log1p(f) = f + f^2 (-1/2 + f P(f)) on [-1/4, 1/2], no division. */
+static inline float fa_log1pexpf(float x) {
+    float a = fabsf(x);
+    a = a > 120.0f ? 120.0f : a;
+    float t = fa_exp_hl_f(-a, 0.0f) * 0x1p-64f;
+    int big = t >= 0.5f;
+    float f = big ? (t - 1.0f) * 0.5f : t;
+    float p = 0.038806408643722534f;
+    p = fmaf(p, f, -0.09252528101205826f);
+    p = fmaf(p, f, 0.11735878884792328f);
+    p = fmaf(p, f, -0.12714794278144836f);
+    p = fmaf(p, f, 0.1427052915096283f);
+    p = fmaf(p, f, -0.16655564308166504f);
+    p = fmaf(p, f, 0.19999843835830688f);
+    p = fmaf(p, f, -0.2500016689300537f);
+    p = fmaf(p, f, 0.3333333730697632f);
+    float q = fmaf(p, f, -0.5f);
+    float lg = fmaf(f * f, q, f);
+    float kh = big ? 0x1.62e4p-1f : 0.0f;
+    float kl = big ? 0x1.7f7d1cp-20f : 0.0f;
+    float y = kh + (lg + kl);
+    y = y + (x > 0.0f ? x : 0.0f);
+    return x == x ? y : x;
+}
+
+/* d/du u sigmoid(u) = s (1 + u (1 - s)): the twin of _silu_deriv_f32; near the zero
+ * u0 = -1.27846 of the factor F = 1 + u (1 - s), F = (u - u0) R(u - u0). */
+static inline float fa_silu_derivf(float u) {
+    float e = expf(-fabsf(u));
+    float r = 1.0f / (1.0f + e);
+    float er = e * r;
+    float s = u >= 0.0f ? r : er;
+    float oms = u >= 0.0f ? er : r;
+    float f = fmaf(u, oms, 1.0f);
+    float d = (u - -1.2784645557403564f) - 1.2979282537628478e-08f;
+    float q = -1.5833344150451012e-05f;
+    q = fmaf(q, d, -9.204685920849442e-05f);
+    q = fmaf(q, d, -2.1377547454903834e-05f);
+    q = fmaf(q, d, 0.0010963701643049717f);
+    q = fmaf(q, d, 0.0030455223750323057f);
+    q = fmaf(q, d, -0.004717648029327393f);
+    q = fmaf(q, d, -0.048883046954870224f);
+    q = fmaf(q, d, -0.10890591889619827f);
+    q = fmaf(q, d, 1.0f);
+    f = (u > -2.2f && u < -0.4f) ? d * q : f;
+    return s * f;
+}
 #endif
