@@ -223,23 +223,25 @@ static inline float fa_log1pexpf(float x) {
 /* d/du u sigmoid(u) = s (1 + u (1 - s)): the twin of _silu_deriv_f32; near the zero
  * u0 = -1.27846 of the factor F = 1 + u (1 - s), F = (u - u0) R(u - u0). */
 static inline float fa_silu_derivf(float u) {
-    float e = expf(-fabsf(u));
-    float r = 1.0f / (1.0f + e);
-    float er = e * r;
+    float a = fabsf(u);
+    a = a > 120.0f ? 120.0f : a;
+    float E = fa_exp_hl_f(-a, 0.0f);
+    float v = 1.0f / (0x1p64f + E);
+    float r = v * 0x1p64f;
+    float er = E * v;
     float s = u >= 0.0f ? r : er;
     float oms = u >= 0.0f ? er : r;
     float f = fmaf(u, oms, 1.0f);
     float d = (u - -1.2784645557403564f) - 1.2979282537628478e-08f;
-    float q = -1.5833344150451012e-05f;
-    q = fmaf(q, d, -9.204685920849442e-05f);
-    q = fmaf(q, d, -2.1377547454903834e-05f);
-    q = fmaf(q, d, 0.0010963701643049717f);
-    q = fmaf(q, d, 0.0030455223750323057f);
-    q = fmaf(q, d, -0.004717648029327393f);
-    q = fmaf(q, d, -0.048883046954870224f);
-    q = fmaf(q, d, -0.10890591889619827f);
+    float q = 0.0010483535006642342f;
+    q = fmaf(q, d, 0.0030356498900800943f);
+    q = fmaf(q, d, -0.0047106207348406315f);
+    q = fmaf(q, d, -0.04888216406106949f);
+    q = fmaf(q, d, -0.10890615731477737f);
     q = fmaf(q, d, 1.0f);
-    f = (u > -2.2f && u < -0.4f) ? d * q : f;
-    return s * f;
+    /* u in (-1.8, -0.75) by one compare: a short-circuit && blocks gcc's if-conversion */
+    f = fabsf(u + 1.275f) < 0.525f ? d * q : f;
+    float y = s * f;
+    return u == u ? y : u;
 }
 #endif
