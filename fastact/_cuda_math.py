@@ -23,7 +23,7 @@ _M = np if config.ENABLE_CUDASIM else math  # type: ignore[attr-defined]
 __all__ = [
     "INF", "erfc", "exp", "expm1", "gelu_erf", "gelu_erf_deriv", "gelu_tanh",
     "gelu_tanh_deriv", "isinf", "isnan", "like",
-    "log1p", "log1pexp", "sigmoid", "silu_deriv", "tanh",
+    "log1p", "log1pexp", "mish_deriv", "sigmoid", "silu_deriv", "tanh",
 ]  # fmt: skip
 
 
@@ -77,6 +77,19 @@ def silu_deriv(u):
     s = r if u >= 0 else er
     oms = er if u >= 0 else r
     return s * (like(1.0, u) + u * oms)
+
+
+@cuda.jit(device=True)
+def mish_deriv(x):
+    # d/dx x tanh(softplus(x)) as one quotient in m = e^-|x| (see fastact._math.mish_deriv)
+    m = _M.exp(-abs(x))
+    one = like(1.0, x)
+    two = like(2.0, x)
+    if x < 0:
+        k = m * (m + two) + two
+        return m * ((m + two) * k + like(4.0, x) * x * (one + m)) / (k * k)
+    k = two * m * (m + one) + one
+    return ((one + two * m) * k + like(4.0, x) * x * (m * m) * (one + m)) / (k * k)
 
 
 @cuda.jit(device=True)

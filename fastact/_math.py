@@ -45,7 +45,7 @@ INF = math.inf
 #: every backend defines each one and that the table calls nothing else.
 HELPERS = (
     "like", "exp", "expm1", "log1p", "log1pexp", "tanh", "erfc", "sigmoid", "isnan", "isinf",
-    "gelu_erf", "gelu_erf_deriv", "gelu_tanh", "gelu_tanh_deriv", "silu_deriv",
+    "gelu_erf", "gelu_erf_deriv", "gelu_tanh", "gelu_tanh_deriv", "silu_deriv", "mish_deriv",
 )  # fmt: skip
 #: libm functions with a SIMD (libmvec) declaration in ``kernels/fa_simd.h``, float
 #: (``expf``) and double (``exp``) each; ``tests/test_math.py`` checks the header
@@ -410,8 +410,6 @@ _TANH_P_D = (
     0.003592126352822234, -0.008863235437120377, 0.02186948853313033,
     -0.05396825396820291, 0.133333333333333, -0.3333333333333333,
 )  # fmt: skip
-
-
 
 
 @njit(**_J)
@@ -1122,6 +1120,84 @@ def _silu_deriv_f64(u):
 
 
 _dispatch(silu_deriv, _silu_deriv_f32, _silu_deriv_f64)
+
+
+def mish_deriv(x):
+    """d/dx x tanh(softplus(x)) = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x)).
+
+    With m = e^-|x| it is one quotient, exact algebra (t = n / (n + 2), n = e (e + 2),
+    e = e^x): x < 0: m S / k^2, S = (m + 2) k + 4 x (1 + m), k = m^2 + 2 m + 2;
+    x >= 0: S' / k'^2, S' = (1 + 2 m) k' + 4 x m^2 (1 + m), k' = 2 m^2 + 2 m + 1
+    (no overflow at either end: 1 at +inf, 0 at -inf)."""
+    m = math.exp(-abs(x))
+    if x < 0:
+        k = m * m + 2.0 * m + 2.0
+        return m * ((m + 2.0) * k + 4.0 * x * (1.0 + m)) / (k * k)
+    k = 2.0 * m * m + 2.0 * m + 1.0
+    return ((1.0 + 2.0 * m) * k + 4.0 * x * m * m * (1.0 + m)) / (k * k)
+
+
+# mish'(x) vanishes at x0 = -1.19243121451550, where S cancels (1.6e5 ulp in float32).
+# On (-2.1, -0.7) float32 uses mish' = (x - x0) R(x - x0), x0 as hi + lo, R of degree 8
+# (Lawson minimax of the relative error against mpmath, 0.28 ulp); the quotient's
+# cancellation reaches 7 ulp at x = -1.75, hence the wider left side.
+_MD_X0HI_F = _F(-1.1924312114715576)
+_MD_X0LO_F = _F(-3.0439375464652585e-09)
+_MD_R_F = tuple(_F(c) for c in (
+    0.2669479250907898, 0.2047313153743744, 0.041907597333192825,
+    -0.020273476839065552, -0.015819072723388672, -0.0033451945055276155,
+    0.0010930070420727134, 0.0009390150662511587, 0.00021734739129897207,
+))  # fmt: skip
+
+
+@njit(**_J)
+def _mish_deriv_f32(x):
+    # E = 2^64 m (|x| clamped at 120, as in _sigmoid_f32): the x < 0 quotient is
+    # E S / k^2 scaled by 2^-64 at the end (one rounding into the subnormal tail).
+    # One exp, one division. NaN is selected back (its payload would reach E)
+    wide_vectors()
+    a = abs(x)
+    a = _F(120.0) if a > _F(120.0) else a
+    E = _exp64_neg_f32(-a)
+    m = E * _TWO_M64_F
+    m2 = m + _F(2.0)
+    neg = x < _F(0.0)
+    k = fma(m, m2, _F(2.0)) if neg else fma(m + m, m + _ONE_F, _ONE_F)
+    c = (_F(4.0) * x) * (m + _ONE_F)
+    c = c if neg else c * (m * m)
+    S = fma(m2 if neg else fma(_F(2.0), m, _ONE_F), k, c)
+    num = E * S if neg else S
+    y = num / (k * k)
+    y = y * _TWO_M64_F if neg else y
+    d = (x - _MD_X0HI_F) - _MD_X0LO_F
+    r = _MD_R_F
+    q = r[8]
+    q = fma(q, d, r[7])
+    q = fma(q, d, r[6])
+    q = fma(q, d, r[5])
+    q = fma(q, d, r[4])
+    q = fma(q, d, r[3])
+    q = fma(q, d, r[2])
+    q = fma(q, d, r[1])
+    q = fma(q, d, r[0])
+    # x in (-2.1, -0.7) by one compare (a short-circuit `and` blocks if-conversion)
+    y = d * q if abs(x + _F(1.4)) < _F(0.7) else y
+    return y if x == x else x
+
+
+@njit(**_J)
+def _mish_deriv_f64(x):
+    m = exp(-abs(x))
+    neg = x < 0.0
+    k = m * (m + 2.0) + 2.0 if neg else 2.0 * m * (m + 1.0) + 1.0
+    c = 4.0 * x * (1.0 + m)
+    c = c if neg else c * (m * m)
+    S = (m + 2.0 if neg else 1.0 + 2.0 * m) * k + c
+    y = (m * S if neg else S) / (k * k)
+    return y
+
+
+_dispatch(mish_deriv, _mish_deriv_f32, _mish_deriv_f64)
 
 
 def gelu_erf(x):

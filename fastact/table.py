@@ -344,11 +344,9 @@ def mish_fwd(x, a, b):
 
 
 def mish_deriv(x, a, b):
-    # dy/dx = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x))
-    e = _m.exp(x)
-    n = e * (e + _m.like(2.0, x))
-    t = n / (n + _m.like(2.0, x)) if x < _m.like(20.0, x) else _m.like(1.0, x)
-    d = t + x * (_m.like(1.0, x) - t * t) * _m.sigmoid(x)
+    # dy/dx = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x)): one quotient in
+    # e^-|x| (accurate also near its zero x = -1.19243)
+    d = _m.mish_deriv(x)
     return d if not _m.isinf(x) else (_m.like(1.0, x) if x > 0 else _m.like(0.0, x))
 
 

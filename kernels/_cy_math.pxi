@@ -11,6 +11,7 @@ cdef extern from "fa_simd.h" nogil:
     float fa_gelu_tanh_derivf(float x)
     float fa_log1pexpf(float x)
     float fa_silu_derivf(float u)
+    float fa_mish_derivf(float x)
 
 from libc.math cimport (
     INFINITY, erfc, erfcf, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, tanh, tanhf,
@@ -104,6 +105,21 @@ cdef inline floating m_silu_deriv(floating u) noexcept nogil:
         s = r if u >= 0 else er
         oms = er if u >= 0 else r
         return s * (1.0 + u * oms)
+
+
+cdef inline floating m_mish_deriv(floating x) noexcept nogil:
+    # d/dx x tanh(softplus(x)) as one quotient in m = e^-|x| (fastact._math.mish_deriv;
+    # float32: fa_simd.h, factored near the zero at x = -1.19243)
+    cdef floating m, k
+    if floating is float:
+        return fa_mish_derivf(x)
+    else:
+        m = m_exp(-fabs(x))
+        if x < 0:
+            k = m * (m + 2.0) + 2.0
+            return m * ((m + 2.0) * k + 4.0 * x * (1.0 + m)) / (k * k)
+        k = 2.0 * m * (m + 1.0) + 1.0
+        return ((1.0 + 2.0 * m) * k + 4.0 * x * (m * m) * (1.0 + m)) / (k * k)
 
 
 cdef inline floating m_gelu_erf(floating x) noexcept nogil:

@@ -244,4 +244,34 @@ static inline float fa_silu_derivf(float u) {
     float y = s * f;
     return u == u ? y : u;
 }
+/* d/dx x tanh(softplus(x)): the twin of _mish_deriv_f32. One quotient in m = e^-|x|,
+ * E = 2^64 m; near the zero x0 = -1.19243, (x - x0) R(x - x0). */
+static inline float fa_mish_derivf(float x) {
+    float a = fabsf(x);
+    a = a > 120.0f ? 120.0f : a;
+    float E = fa_exp_hl_f(-a, 0.0f);
+    float m = E * 0x1p-64f;
+    float m2 = m + 2.0f;
+    int neg = x < 0.0f;
+    float k = neg ? fmaf(m, m2, 2.0f) : fmaf(m + m, m + 1.0f, 1.0f);
+    float c = (4.0f * x) * (m + 1.0f);
+    c = neg ? c : c * (m * m);
+    float S = fmaf(neg ? m2 : fmaf(2.0f, m, 1.0f), k, c);
+    float num = neg ? E * S : S;
+    float y = num / (k * k);
+    y = neg ? y * 0x1p-64f : y;
+    float d = (x - -1.1924312114715576f) - -3.0439375464652585e-09f;
+    float q = 0.00021734739129897207f;
+    q = fmaf(q, d, 0.0009390150662511587f);
+    q = fmaf(q, d, 0.0010930070420727134f);
+    q = fmaf(q, d, -0.0033451945055276155f);
+    q = fmaf(q, d, -0.015819072723388672f);
+    q = fmaf(q, d, -0.020273476839065552f);
+    q = fmaf(q, d, 0.041907597333192825f);
+    q = fmaf(q, d, 0.2047313153743744f);
+    q = fmaf(q, d, 0.2669479250907898f);
+    /* x in (-2.1, -0.7) by one compare: a short-circuit && blocks gcc's if-conversion */
+    y = fabsf(x + 1.4f) < 0.7f ? d * q : y;
+    return x == x ? y : x;
+}
 #endif
