@@ -85,11 +85,14 @@ def mish_deriv(x):
     m = _M.exp(-abs(x))
     one = like(1.0, x)
     two = like(2.0, x)
+    # x clamped to +-800 in the 4 x term (0 * finite there, not 0 * inf)
+    xc = x if x > like(-800.0, x) else like(-800.0, x)
+    xc = like(800.0, x) if xc > like(800.0, x) else xc
     if x < 0:
         k = m * (m + two) + two
-        return m * ((m + two) * k + like(4.0, x) * x * (one + m)) / (k * k)
+        return m * ((m + two) * k + like(4.0, x) * xc * (one + m)) / (k * k)
     k = two * m * (m + one) + one
-    return ((one + two * m) * k + like(4.0, x) * x * (m * m) * (one + m)) / (k * k)
+    return ((one + two * m) * k + like(4.0, x) * xc * (m * m) * (one + m)) / (k * k)
 
 
 @cuda.jit(device=True)

@@ -1128,13 +1128,15 @@ def mish_deriv(x):
     With m = e^-|x| it is one quotient, exact algebra (t = n / (n + 2), n = e (e + 2),
     e = e^x): x < 0: m S / k^2, S = (m + 2) k + 4 x (1 + m), k = m^2 + 2 m + 2;
     x >= 0: S' / k'^2, S' = (1 + 2 m) k' + 4 x m^2 (1 + m), k' = 2 m^2 + 2 m + 1
-    (no overflow at either end: 1 at +inf, 0 at -inf)."""
+    (no overflow at either end: 1 at +inf, 0 at -inf; x is clamped to +-800 in the
+    4 x term, which is then 0 * finite rather than 0 * inf)."""
     m = math.exp(-abs(x))
+    xc = min(max(x, -800.0), 800.0)  # (4 x would overflow, 0 * inf; the term is 0 there)
     if x < 0:
         k = m * m + 2.0 * m + 2.0
-        return m * ((m + 2.0) * k + 4.0 * x * (1.0 + m)) / (k * k)
+        return m * ((m + 2.0) * k + 4.0 * xc * (1.0 + m)) / (k * k)
     k = 2.0 * m * m + 2.0 * m + 1.0
-    return ((1.0 + 2.0 * m) * k + 4.0 * x * m * m * (1.0 + m)) / (k * k)
+    return ((1.0 + 2.0 * m) * k + 4.0 * xc * m * m * (1.0 + m)) / (k * k)
 
 
 # mish'(x) vanishes at x0 = -1.19243121451550, where S cancels (1.6e5 ulp in float32).
@@ -1163,7 +1165,10 @@ def _mish_deriv_f32(x):
     m2 = m + _F(2.0)
     neg = x < _F(0.0)
     k = fma(m, m2, _F(2.0)) if neg else fma(m + m, m + _ONE_F, _ONE_F)
-    c = (_F(4.0) * x) * (m + _ONE_F)
+    # x clamped as |x| is: beyond 120 the 4 x term is 0 * finite, not e^-120 x or 0 * inf
+    xc = x if x > _F(-120.0) else _F(-120.0)
+    xc = _F(120.0) if xc > _F(120.0) else xc
+    c = (_F(4.0) * xc) * (m + _ONE_F)
     c = c if neg else c * (m * m)
     S = fma(m2 if neg else fma(_F(2.0), m, _ONE_F), k, c)
     num = E * S if neg else S
@@ -1189,8 +1194,10 @@ def _mish_deriv_f32(x):
 def _mish_deriv_f64(x):
     m = exp(-abs(x))
     neg = x < 0.0
+    xc = x if x > -800.0 else -800.0  # (4 x would overflow: 0 * inf at x = -1e308)
+    xc = 800.0 if xc > 800.0 else xc
     k = m * (m + 2.0) + 2.0 if neg else 2.0 * m * (m + 1.0) + 1.0
-    c = 4.0 * x * (1.0 + m)
+    c = 4.0 * xc * (1.0 + m)
     c = c if neg else c * (m * m)
     S = (m + 2.0 if neg else 1.0 + 2.0 * m) * k + c
     y = (m * S if neg else S) / (k * k)

@@ -110,16 +110,18 @@ cdef inline floating m_silu_deriv(floating u) noexcept nogil:
 cdef inline floating m_mish_deriv(floating x) noexcept nogil:
     # d/dx x tanh(softplus(x)) as one quotient in m = e^-|x| (fastact._math.mish_deriv;
     # float32: fa_simd.h, factored near the zero at x = -1.19243)
-    cdef floating m, k
+    cdef floating m, k, xc
     if floating is float:
         return fa_mish_derivf(x)
     else:
         m = m_exp(-fabs(x))
+        xc = x if x > -800.0 else -800.0  # (0 * finite in the 4 x term, not 0 * inf)
+        xc = 800.0 if xc > 800.0 else xc
         if x < 0:
             k = m * (m + 2.0) + 2.0
-            return m * ((m + 2.0) * k + 4.0 * x * (1.0 + m)) / (k * k)
+            return m * ((m + 2.0) * k + 4.0 * xc * (1.0 + m)) / (k * k)
         k = 2.0 * m * (m + 1.0) + 1.0
-        return ((1.0 + 2.0 * m) * k + 4.0 * x * (m * m) * (1.0 + m)) / (k * k)
+        return ((1.0 + 2.0 * m) * k + 4.0 * xc * (m * m) * (1.0 + m)) / (k * k)
 
 
 cdef inline floating m_gelu_erf(floating x) noexcept nogil:

@@ -254,7 +254,10 @@ static inline float fa_mish_derivf(float x) {
     float m2 = m + 2.0f;
     int neg = x < 0.0f;
     float k = neg ? fmaf(m, m2, 2.0f) : fmaf(m + m, m + 1.0f, 1.0f);
-    float c = (4.0f * x) * (m + 1.0f);
+    /* x clamped as |x| is: beyond 120 the 4 x term is 0 * finite, not e^-120 x or 0 * inf */
+    float xc = x > -120.0f ? x : -120.0f;
+    xc = xc > 120.0f ? 120.0f : xc;
+    float c = (4.0f * xc) * (m + 1.0f);
     c = neg ? c : c * (m * m);
     float S = fmaf(neg ? m2 : fmaf(2.0f, m, 1.0f), k, c);
     float num = neg ? E * S : S;

@@ -267,3 +267,18 @@ def test_mish_float32_backward_max_ulp(backend):
     i = int(np.argmax(err))
     print(f"\nmish backward float32 {backend}: {err[i]:.2f} ulp at x = {x[i]!r}")
     assert err[i] <= 8.0, (backend, float(x[i]), float(err[i]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("op", ["mish", "silu", "softplus", "logsigmoid"])
+def test_backward_huge_inputs(op, dtype, backend):
+    """Far tails: the derivative is 0 (or -0) below and 1 (0 for logsigmoid) above,
+    up to the largest finite value (mish's one-quotient form once gave e^-120 x,
+    -7.7e-23 at x = -1e30, and 0 * inf at the float64 maximum)."""
+    big = float(np.finfo(dtype).max)
+    x = np.array([-big, -1e30, -3e7, -1000.0, 1000.0, 1e30, big], dtype)
+    lo, hi = (1.0, 0.0) if op == "logsigmoid" else (0.0, 1.0)
+    want = np.array([lo] * 4 + [hi] * 3, dtype)
+    got = getattr(fastact, f"{op}_backward")(np.ones_like(x), x, backend=backend)
+    assert np.array_equal(got, want), (op, x, got)
