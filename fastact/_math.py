@@ -1082,7 +1082,7 @@ _SD_R_F = tuple(_F(c) for c in (
 @njit(**_J)
 def _silu_deriv_f32(u):
     # one exp and one division, inline: E = 2^64 e^-|u| (|u| clamped at 120, as in
-    # _sigmoid_f32), v = 1 / (2^64 + E); r = 2^64 v = 1 / (1 + e) exactly rounded and
+    # _sigmoid_f32), v = 1 / (2^64 + E) (sum and quotient rounded); r = 2^64 v and
     # e r = E v give s and 1 - s without cancellation (swapped for u < 0); F by one
     # fma, or (u - u0) R near u0. NaN is selected back (its payload would reach E)
     wide_vectors()

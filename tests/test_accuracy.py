@@ -209,8 +209,8 @@ def test_silu_float32_backward_max_ulp(op, backend):
     """silu and swish backward within 8 ulp, their zero included: the factor
     F = 1 + u (1 - s) cancels at u = -1.27846 and is taken there as (u - u0) R(u)
     (it was 3e6 ulp, Cython 1.3e7, at the float32 next to the zero). Away from the
-    zero the error is the sigmoid's carried through F (measured: at most 7.0 ulp
-    near u = -3.7 with the Cython float32 loop's vector expf, 5.4 with Numba).
+    zero the error is the sigmoid's carried through F (an exhaustive float32 sweep:
+    at most 5.7 ulp, at u = -3.80; Numba and Cython agree bit for bit).
     swish with beta = 2 (a x exact in float32, so the reference is silu's at 2x).
     Against mpmath: every float32 within 1e-5 of the zero, every 601st over
     [-3, -0.3], coarser over [-30, 30]."""
@@ -252,14 +252,16 @@ def _mish_deriv_mp(x: np.ndarray) -> np.ndarray:
 def test_mish_float32_backward_max_ulp(backend):
     """mish backward within 8 ulp, its zero included: the one-quotient form cancels
     at x = -1.19243 and is taken there as (x - x0) R(x - x0) (it was 2.5e8 ulp, Cython
-    1.5e7, at the float32 next to the zero; 10.7 ulp at x > 0). Measured 6.9 ulp at
-    x = -2.14. Against mpmath: every float32 within 1e-5 of the zero, every 401st
-    over [-3, -0.3], coarser over [-30, 30]."""
+    1.5e7, at the float32 next to the zero; 10.7 ulp at x > 0, now 3.3). An exhaustive
+    float32 sweep: at most 7.9 ulp, at x = -2.1432 (the quotient just outside the
+    window). Against mpmath: every float32 within 1e-5 of the zero, every 401st over
+    [-3, -0.3], coarser over [-30, 30], and x = -2.1432424."""
     x = np.concatenate([
         _bits_range(MISH_ROOT - 1e-5, MISH_ROOT + 1e-5, 1),
         _bits_range(-3.0, -0.3, 401),
         _bits_range(-30.0, -1e-4, 20011),
         _bits_range(1e-4, 30.0, 20011),
+        np.array([-2.1432424], np.float32),
     ])  # fmt: skip
     ref = _mish_deriv_mp(x)
     got = fastact.mish_backward(np.ones_like(x), x, backend=backend)
@@ -282,3 +284,15 @@ def test_backward_huge_inputs(op, dtype, backend):
     want = np.array([lo] * 4 + [hi] * 3, dtype)
     got = getattr(fastact, f"{op}_backward")(np.ones_like(x), x, backend=backend)
     assert np.array_equal(got, want), (op, x, got)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_swish_backward_overflowing_beta_x(dtype, backend):
+    """beta x overflowing for finite x: the derivative's limits 1 (beta x -> +inf)
+    and 0 (-inf), not NaN (it was silu'(+-inf): fma(inf, 0, 1) and 0 * -inf)."""
+    big = float(np.finfo(dtype).max)
+    x = np.array([-big / 2, -big / 4, big / 4, big / 2], dtype)
+    for beta, want in ((4.0, [0, 0, 1, 1]), (-4.0, [1, 1, 0, 0])):
+        got = fastact.swish_backward(np.ones_like(x), x, beta, backend=backend)
+        assert np.array_equal(got, np.array(want, dtype)), (beta, got)
