@@ -69,8 +69,9 @@ def sigmoid(x):
 
 
 @cuda.jit(device=True)
-def silu_deriv(u):
-    # d/du u sigmoid(u) = s (1 + u (1 - s)); e = exp(-|u|), r = 1 / (1 + e) give s, 1 - s
+def silu_deriv(u, a, x):
+    # d/du u sigmoid(u) = s (1 + u (1 - s)) at u = a x; e = exp(-|u|), r = 1 / (1 + e)
+    # give s, 1 - s (the plain formula: a and x, for the CPU's float32 correction, unused)
     e = _M.exp(-abs(u))
     r = like(1.0, u) / (like(1.0, u) + e)
     er = e * r

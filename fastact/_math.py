@@ -1058,8 +1058,10 @@ def _sigmoid_f64(x):
 _dispatch(sigmoid, _sigmoid_f32, _sigmoid_f64)
 
 
-def silu_deriv(u):
-    """d/du u sigmoid(u) = s (1 + u (1 - s)), s = sigmoid(u) (finite u; the swish derivative)."""
+def silu_deriv(u, a, x):
+    """d/du u sigmoid(u) = s (1 + u (1 - s)), s = sigmoid(u), at u = a x (finite u; the
+    swish derivative). u is a x as rounded; float32 adds its rounding error fma(a, x, -u)
+    near the zero, where it would otherwise be amplified (a and x in u's type)."""
     e = math.exp(-abs(u))
     r = 1.0 / (1.0 + e)
     s, oms = (r, e * r) if u >= 0 else (e * r, r)
@@ -1080,7 +1082,7 @@ _SD_R_F = tuple(_F(c) for c in (
 
 
 @njit(**_J)
-def _silu_deriv_f32(u):
+def _silu_deriv_f32(u, beta, x):
     # one exp and one division, inline: E = 2^64 e^-|u| (|u| clamped at 120, as in
     # _sigmoid_f32), v = 1 / (2^64 + E) (sum and quotient rounded); r = 2^64 v and
     # e r = E v give s and 1 - s without cancellation (swapped for u < 0); F by one
@@ -1095,7 +1097,9 @@ def _silu_deriv_f32(u):
     s = r if u >= _F(0.0) else er
     oms = er if u >= _F(0.0) else r
     f = fma(u, oms, _ONE_F)
-    d = (u - _SD_U0HI_F) - _SD_U0LO_F
+    # u - u0 with beta x's rounding error (u = beta x rounded; 0 for beta = 1; u - hi
+    # is exact in the window)
+    d = (u - _SD_U0HI_F) + (fma(beta, x, -u) - _SD_U0LO_F)
     c = _SD_R_F
     q = c[5]
     q = fma(q, d, c[4])
@@ -1119,7 +1123,13 @@ def _silu_deriv_f64(u):
     return s * (1.0 + u * oms)
 
 
-_dispatch(silu_deriv, _silu_deriv_f32, _silu_deriv_f64)
+@overload(silu_deriv, inline="always")
+def _ol_silu_deriv(u, a, x):
+    if u == types.float32:
+        return lambda u, a, x: _silu_deriv_f32(u, a, x)
+    if u == types.float64:
+        return lambda u, a, x: _silu_deriv_f64(u)
+    raise TypingError(f"silu_deriv(): unsupported type {u}")
 
 
 def mish_deriv(x):

@@ -301,7 +301,7 @@ def swish_deriv(x, a, b):
     ax = _m.like(a, x) * x
     # (= silu'(a x); float32 Numba/Cython: factored near its zero a x = -1.27846)
     ax = ax if not _m.isnan(ax) else (x if _m.isnan(x) else _m.like(0.0, x))  # a = 0 at +-inf
-    d = _m.silu_deriv(ax)
+    d = _m.silu_deriv(ax, _m.like(a, x), x)  # (a and x: a x's rounding error, float32)
     # a x = +-inf (x infinite, or a x overflowing for finite x): 1 where a x -> +inf,
     # 0 where a x -> -inf; 1/2 for a = 0 at x = +-inf (y = x / 2: a x is 0 above)
     lim = _m.like(1.0, x) if ax > 0 else _m.like(0.0, x)

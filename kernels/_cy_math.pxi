@@ -10,7 +10,7 @@ cdef extern from "fa_simd.h" nogil:
     float fa_gelu_tanhf(float x)
     float fa_gelu_tanh_derivf(float x)
     float fa_log1pexpf(float x)
-    float fa_silu_derivf(float u)
+    float fa_silu_derivf(float u, float a, float x)
     float fa_mish_derivf(float x)
 
 from libc.math cimport (
@@ -93,11 +93,12 @@ cdef inline floating m_log1pexp(floating x) noexcept nogil:
         return m_log1p(m_exp(nabs)) + (x if x > 0 else <floating>0.0)
 
 
-cdef inline floating m_silu_deriv(floating u) noexcept nogil:
-    # d/du u sigmoid(u) = s (1 + u (1 - s)) (float32: fa_simd.h, factored near the zero)
+cdef inline floating m_silu_deriv(floating u, floating a, floating x) noexcept nogil:
+    # d/du u sigmoid(u) = s (1 + u (1 - s)) at u = a x (float32: fa_simd.h, factored
+    # near the zero with a x's rounding error)
     cdef floating e, r, er, s, oms
     if floating is float:
-        return fa_silu_derivf(u)
+        return fa_silu_derivf(u, a, x)
     else:
         e = m_exp(-fabs(u))
         r = 1.0 / (1.0 + e)

@@ -222,7 +222,7 @@ static inline float fa_log1pexpf(float x) {
 
 /* d/du u sigmoid(u) = s (1 + u (1 - s)): the twin of _silu_deriv_f32; near the zero
  * u0 = -1.27846 of the factor F = 1 + u (1 - s), F = (u - u0) R(u - u0). */
-static inline float fa_silu_derivf(float u) {
+static inline float fa_silu_derivf(float u, float beta, float x) {
     float a = fabsf(u);
     a = a > 120.0f ? 120.0f : a;
     float E = fa_exp_hl_f(-a, 0.0f);
@@ -232,7 +232,8 @@ static inline float fa_silu_derivf(float u) {
     float s = u >= 0.0f ? r : er;
     float oms = u >= 0.0f ? er : r;
     float f = fmaf(u, oms, 1.0f);
-    float d = (u - -1.2784645557403564f) - 1.2979282537628478e-08f;
+    /* u - u0 with beta x's rounding error (u = beta x rounded; 0 for beta = 1) */
+    float d = (u - -1.2784645557403564f) + (fmaf(beta, x, -u) - 1.2979282537628478e-08f);
     float q = 0.0010483535006642342f;
     q = fmaf(q, d, 0.0030356498900800943f);
     q = fmaf(q, d, -0.0047106207348406315f);

@@ -296,3 +296,21 @@ def test_swish_backward_overflowing_beta_x(dtype, backend):
     for beta, want in ((4.0, [0, 0, 1, 1]), (-4.0, [1, 1, 0, 0])):
         got = fastact.swish_backward(np.ones_like(x), x, beta, backend=backend)
         assert np.array_equal(got, np.array(want, dtype)), (beta, got)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("beta", [0.3, 0.7, 3.0])
+def test_swish_float32_backward_near_zero_any_beta(beta, backend):
+    """swish backward near its zero for beta not a power of two: beta x rounds in
+    float32 (by up to 6e-8), which the zero would amplify (1e7 ulp); the kernels add
+    fma(beta, x, -beta x) into u - u0. Against mpmath at the exact product of the
+    float32 beta and x, the 6000 float32 around the zero."""
+    b32 = np.float32(beta)
+    x0 = np.float32(SILU_ROOT / float(b32))
+    x = (x0.view(np.int32) + np.arange(-3000, 3000, dtype=np.int32)).view(np.float32)
+    ref = _silu_deriv_mp(x.astype(np.float64) * float(b32))  # exact in float64
+    got = fastact.swish_backward(np.ones_like(x), x, beta, backend=backend)
+    err = ulp_error(got, ref, np.float32)
+    i = int(np.argmax(err))
+    print(f"\nswish backward beta={beta} float32 {backend}: {err[i]:.2f} ulp at x = {x[i]!r}")
+    assert err[i] <= 8.0, (beta, backend, float(x[i]), float(err[i]))
