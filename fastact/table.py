@@ -242,8 +242,11 @@ def elu_deriv(x, a, b):
 
 
 def selu_fwd(x, a, b):
-    # y = scale * (x for x > 0, alpha (exp(x) - 1) otherwise)
-    return _m.like(SELU_SCALE, x) * elu_fwd(x, _m.like(SELU_ALPHA, x), b)
+    # y = scale * (x for x > 0, alpha (exp(x) - 1) otherwise), as e + (scale - 1) e:
+    # scale rounded to float32 (3.3e-8 high) rounded y to inf at x = 3.2386221e38,
+    # where scale x is the largest float32; (scale - 1) e adds under 0.05 ulp
+    e = elu_fwd(x, _m.like(SELU_ALPHA, x), b)
+    return e + _m.like(SELU_SCALE - 1.0, x) * e
 
 
 def selu_deriv(x, a, b):

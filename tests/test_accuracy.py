@@ -314,3 +314,13 @@ def test_swish_float32_backward_near_zero_any_beta(beta, backend):
     i = int(np.argmax(err))
     print(f"\nswish backward beta={beta} float32 {backend}: {err[i]:.2f} ulp at x = {x[i]!r}")
     assert err[i] <= 8.0, (beta, backend, float(x[i]), float(err[i]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_selu_float32_largest_result(backend):
+    """scale x at x = 3.2386221e38 is the largest float32 (float64 reference), not inf:
+    scale rounded to float32 is 3.3e-8 high (found by the property test)."""
+    x = np.array([3.2386221e38, 3.23e38, 3.3e38], np.float32)
+    want = (1.0507009873554805 * x.astype(np.float64)).astype(np.float32)
+    got = fastact.selu(x, backend=backend)
+    assert np.array_equal(got, want), got
