@@ -358,16 +358,9 @@ def _log1p_f32(y):
 
 
 @njit(**_J)
-def _log1p_f64(y):
-    wide_vectors()
-    u = 1.0 + y
-    bits = _f64_as_i64(u)
-    k = ((bits >> 52) & 0x7FF) - 1023
-    m = _i64_as_f64((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
-    big = m > 1.4142135623730951
-    m = m * 0.5 if big else m
-    k = k + 1 if big else k
-    f = m - 1.0
+def _log1p_reduced_f64(f):
+    # log1p(f) for f in [sqrt(2)/2 - 1, sqrt(2) - 1] (exact f): fdlibm's series in
+    # s = f / (2 + f), log1p(f) = f - (f^2/2 - s (f^2/2 + R(s^2)))
     s = f / (2.0 + f)
     z = s * s
     R = 2.0 / 23.0
@@ -383,7 +376,21 @@ def _log1p_f64(y):
     R = 2.0 / 3.0 + z * R
     R = z * R
     hfsq = 0.5 * f * f
-    logm = f - (hfsq - s * (hfsq + R))
+    return f - (hfsq - s * (hfsq + R))
+
+
+@njit(**_J)
+def _log1p_f64(y):
+    wide_vectors()
+    u = 1.0 + y
+    bits = _f64_as_i64(u)
+    k = ((bits >> 52) & 0x7FF) - 1023
+    m = _i64_as_f64((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+    big = m > 1.4142135623730951
+    m = m * 0.5 if big else m
+    k = k + 1 if big else k
+    f = m - 1.0
+    logm = _log1p_reduced_f64(f)
     c = (y - (u - 1.0)) / u
     kf = np.float64(k)
     r = kf * _LN2HI_D + (logm + (c + kf * _LN2LO_D))
@@ -433,6 +440,15 @@ def _exp64_neg_f32(t):
     q = fma(q, r, c[0])
     p = fma(q, r, _ONE_F)
     return _i32_as_f32(np.int32(_f32_as_i32(p) + (_f32_as_i32(vn) << np.int32(23))))
+
+
+@njit(**_J)
+def _exp64_neg_abs_f32(x):
+    # 2^64 e^-|x| with |x| clamped at 120 (a normal float32 for every x; NaN gives a
+    # finite value, so callers select x back for NaN)
+    a = abs(x)
+    a = _F(120.0) if a > _F(120.0) else a
+    return _exp64_neg_f32(-a)
 
 
 @njit(**_J)
@@ -931,9 +947,7 @@ def _log1pexp_f32(x):
     # |x| clamped at 120 (t = 2^-64 E underflows to 0 beyond; NaN passes, and is
     # selected back at the end: its payload would reach E's exponent field)
     wide_vectors()
-    a = abs(x)
-    a = _F(120.0) if a > _F(120.0) else a
-    t = _exp64_neg_f32(-a) * _TWO_M64_F
+    t = _exp64_neg_abs_f32(x) * _TWO_M64_F
     big = t >= _HALF_F
     f = (t - _ONE_F) * _HALF_F if big else t
     c = _L1P_P_F
@@ -961,22 +975,7 @@ def _log1pexp_f64(x):
     t = exp(-abs(x))
     big = t >= 0.5
     f = (t - 1.0) * 0.5 if big else t
-    s = f / (2.0 + f)
-    z = s * s
-    R = 2.0 / 23.0
-    R = 2.0 / 21.0 + z * R
-    R = 2.0 / 19.0 + z * R
-    R = 2.0 / 17.0 + z * R
-    R = 2.0 / 15.0 + z * R
-    R = 2.0 / 13.0 + z * R
-    R = 2.0 / 11.0 + z * R
-    R = 2.0 / 9.0 + z * R
-    R = 2.0 / 7.0 + z * R
-    R = 2.0 / 5.0 + z * R
-    R = 2.0 / 3.0 + z * R
-    R = z * R
-    hfsq = 0.5 * f * f
-    lg = f - (hfsq - s * (hfsq + R))
+    lg = _log1p_reduced_f64(f)
     kh = _LN2HI_D if big else 0.0
     kl = _LN2LO_D if big else 0.0
     y = kh + (lg + kl)
@@ -1040,9 +1039,7 @@ def _sigmoid_f32(x):
     # E / (2^64 + E) for x < 0, 2^64 / (2^64 + E) otherwise. One division and no
     # overflow or underflow handling: E stays normal, and a subnormal sigmoid(x)
     # (x < -87.3) is the quotient rounded once
-    a = abs(x)
-    a = _F(120.0) if a > _F(120.0) else a
-    E = _exp64_neg_f32(-a)
+    E = _exp64_neg_abs_f32(x)
     y = (E if x < _F(0.0) else _TWO64_F) / (_TWO64_F + E)
     return y if x == x else x  # (a NaN payload would reach E's exponent field)
 
@@ -1088,9 +1085,7 @@ def _silu_deriv_f32(u, beta, x):
     # e r = E v give s and 1 - s without cancellation (swapped for u < 0); F by one
     # fma, or (u - u0) R near u0. NaN is selected back (its payload would reach E)
     wide_vectors()
-    a = abs(u)
-    a = _F(120.0) if a > _F(120.0) else a
-    E = _exp64_neg_f32(-a)
+    E = _exp64_neg_abs_f32(u)
     v = _ONE_F / (_TWO64_F + E)
     r = v * _TWO64_F
     er = E * v
@@ -1168,9 +1163,7 @@ def _mish_deriv_f32(x):
     # E S / k^2 scaled by 2^-64 at the end (one rounding into the subnormal tail).
     # One exp, one division. NaN is selected back (its payload would reach E)
     wide_vectors()
-    a = abs(x)
-    a = _F(120.0) if a > _F(120.0) else a
-    E = _exp64_neg_f32(-a)
+    E = _exp64_neg_abs_f32(x)
     m = E * _TWO_M64_F
     m2 = m + _F(2.0)
     neg = x < _F(0.0)

@@ -152,5 +152,4 @@ def _make(name: str):  # type: ignore[no-untyped-def]
 
 
 vcall_erfc = _make("erfc")
-vcall_log1p = _make("log1p")
 vcall_exp = _make("exp")

@@ -193,13 +193,19 @@ static inline float fa_gelu_tanh_derivf(float x) {
     return ((neg ? E : 0x1p64f) * f) / D;
 }
 
+/* 2^64 e^-|x|, |x| clamped at 120 (normal for every x; callers select NaN back):
+ * the twin of _exp64_neg_abs_f32. */
+static inline float fa_exp64_neg_abs_f(float x) {
+    float a = fabsf(x);
+    a = a > 120.0f ? 120.0f : a;
+    return fa_exp_hl_f(-a, 0.0f);
+}
+
 /* log(1 + e^x) (softplus, log-sigmoid): the twin of _log1pexp_f32. t = e^-|x| =
  * 2^-64 E (|x| clamped at 120); t < 1/2: f = t, else f = (t - 1) / 2 exactly and ln 2
  * added; log1p(f) = f + f^2 (-1/2 + f P(f)) on [-1/4, 1/2], no division. */
 static inline float fa_log1pexpf(float x) {
-    float a = fabsf(x);
-    a = a > 120.0f ? 120.0f : a;
-    float t = fa_exp_hl_f(-a, 0.0f) * 0x1p-64f;
+    float t = fa_exp64_neg_abs_f(x) * 0x1p-64f;
     int big = t >= 0.5f;
     float f = big ? (t - 1.0f) * 0.5f : t;
     float p = 0.038806408643722534f;
@@ -223,9 +229,7 @@ static inline float fa_log1pexpf(float x) {
 /* d/du u sigmoid(u) = s (1 + u (1 - s)): the twin of _silu_deriv_f32; near the zero
  * u0 = -1.27846 of the factor F = 1 + u (1 - s), F = (u - u0) R(u - u0). */
 static inline float fa_silu_derivf(float u, float beta, float x) {
-    float a = fabsf(u);
-    a = a > 120.0f ? 120.0f : a;
-    float E = fa_exp_hl_f(-a, 0.0f);
+    float E = fa_exp64_neg_abs_f(u);
     float v = 1.0f / (0x1p64f + E);
     float r = v * 0x1p64f;
     float er = E * v;
@@ -248,9 +252,7 @@ static inline float fa_silu_derivf(float u, float beta, float x) {
 /* d/dx x tanh(softplus(x)): the twin of _mish_deriv_f32. One quotient in m = e^-|x|,
  * E = 2^64 m; near the zero x0 = -1.19243, (x - x0) R(x - x0). */
 static inline float fa_mish_derivf(float x) {
-    float a = fabsf(x);
-    a = a > 120.0f ? 120.0f : a;
-    float E = fa_exp_hl_f(-a, 0.0f);
+    float E = fa_exp64_neg_abs_f(x);
     float m = E * 0x1p-64f;
     float m2 = m + 2.0f;
     int neg = x < 0.0f;

@@ -73,6 +73,21 @@ def ulp_error(got: np.ndarray, ref: np.ndarray, dtype) -> np.ndarray:
     return np.abs(got.astype(np.float64) - ref) / sp
 
 
+def assert_max_ulp(got, ref, x, dtype, bound: float, what: str, name: str = "x") -> None:
+    """The largest ulp error of ``got`` against ``ref`` (printed with its input, run
+    with ``-s``) is within ``bound``."""
+    err = ulp_error(got, ref, dtype)
+    i = int(np.argmax(err))
+    print(f"\n{what}: {err[i]:.2f} ulp at {name} = {x[i]!r} over {x.size} points")
+    assert err[i] <= bound, (what, float(x[i]), float(err[i]))
+
+
+def _mp_map(f, x: np.ndarray) -> np.ndarray:
+    """``f`` of every value of x (as an mpmath number) at 120 bits, as float64."""
+    with mpmath.workprec(120):
+        return np.array([float(f(mpmath.mpf(float(v)))) for v in x])
+
+
 def _run(op: str, x: np.ndarray, backend: str) -> np.ndarray:
     if op == "gelu":
         return fastact.gelu(x, backend=backend)
@@ -89,10 +104,8 @@ def f32_cases():
 @pytest.mark.parametrize("op", list(MAX_ULP_F32))
 def test_gelu_float32_max_ulp(op, backend, f32_cases):
     x, refs = f32_cases
-    err = ulp_error(_run(op, x, backend), refs[op], np.float32)
-    i = int(np.argmax(err))
-    print(f"\n{op} float32 {backend}: {err[i]:.2f} ulp at x = {x[i]!r} over {x.size} points")
-    assert err[i] <= MAX_ULP_F32[op], (op, backend, float(x[i]), float(err[i]))
+    got = _run(op, x, backend)
+    assert_max_ulp(got, refs[op], x, np.float32, MAX_ULP_F32[op], f"{op} float32 {backend}")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -134,10 +147,8 @@ def test_gelu_float64_max_ulp(op, backend):
         ref = np.array([float(v * mpmath.ncdf(v)) for v in X])
     else:
         ref = np.array([float(mpmath.ncdf(v) + v * mpmath.npdf(v)) for v in X])
-    err = ulp_error(_run(op, x, backend), ref, np.float64)
-    i = int(np.argmax(err))
-    print(f"\n{op} float64 {backend}: {err[i]:.2f} ulp at x = {x[i]!r}")
-    assert err[i] <= MAX_ULP_F64[op], (op, backend, float(x[i]), float(err[i]))
+    got = _run(op, x, backend)
+    assert_max_ulp(got, ref, x, np.float64, MAX_ULP_F64[op], f"{op} float64 {backend}")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -147,10 +158,8 @@ def test_gelu_tanh_float32_forward_max_ulp(backend, f32_cases):
 
     x, _ = f32_cases
     ref = table._ref_gelu(x.astype(np.float64), 1.0)
-    err = ulp_error(fastact.gelu(x, approximate="tanh", backend=backend), ref, np.float32)
-    i = int(np.argmax(err))
-    print(f"\ngelu tanh float32 {backend}: {err[i]:.2f} ulp at x = {x[i]!r}")
-    assert err[i] <= MAX_ULP_F32["gelu"], (backend, float(x[i]), float(err[i]))
+    got = fastact.gelu(x, approximate="tanh", backend=backend)
+    assert_max_ulp(got, ref, x, np.float32, MAX_ULP_F32["gelu"], f"gelu tanh float32 {backend}")
 
 
 TANH_ROOT = -0.7524614220710163  # the tanh form's derivative is 0 here
@@ -158,15 +167,14 @@ TANH_ROOT = -0.7524614220710163  # the tanh form's derivative is 0 here
 
 def _gelu_tanh_deriv_mp(x: np.ndarray) -> np.ndarray:
     """s (1 + x z' (1 - s)), z = 2 sqrt(2/pi) (x + 0.044715 x^3), at 120 bits."""
-    out = []
-    with mpmath.workprec(120):
+
+    def f(t):
         k1 = 2 * mpmath.sqrt(2 / mpmath.pi)
         k3 = k1 * mpmath.mpf("0.044715")
-        for v in x:
-            t = mpmath.mpf(float(v))
-            s = 1 / (1 + mpmath.exp(-t * (k1 + k3 * t * t)))
-            out.append(float(s * (1 + t * (k1 + 3 * k3 * t * t) * (1 - s))))
-    return np.array(out)
+        s = 1 / (1 + mpmath.exp(-t * (k1 + k3 * t * t)))
+        return s * (1 + t * (k1 + 3 * k3 * t * t) * (1 - s))
+
+    return _mp_map(f, x)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -183,10 +191,8 @@ def test_gelu_tanh_float32_backward_max_ulp(backend):
     ])  # fmt: skip
     ref = _gelu_tanh_deriv_mp(x)
     got = fastact.gelu_backward(np.ones_like(x), x, approximate="tanh", backend=backend)
-    err = ulp_error(got, ref, np.float32)
-    i = int(np.argmax(err))
-    print(f"\ngelu tanh backward float32 {backend}: {err[i]:.2f} ulp at x = {x[i]!r}")
-    assert err[i] <= MAX_ULP_F32["gelu_backward"], (backend, float(x[i]), float(err[i]))
+    bound = MAX_ULP_F32["gelu_backward"]
+    assert_max_ulp(got, ref, x, np.float32, bound, f"gelu tanh backward float32 {backend}")
 
 
 SILU_ROOT = -1.2784645427610738  # silu'(x) = s (1 + x (1 - s)) is 0 here
@@ -194,13 +200,12 @@ SILU_ROOT = -1.2784645427610738  # silu'(x) = s (1 + x (1 - s)) is 0 here
 
 def _silu_deriv_mp(u: np.ndarray) -> np.ndarray:
     """s (1 + u (1 - s)), s = sigmoid(u), at 120 bits."""
-    out = []
-    with mpmath.workprec(120):
-        for v in u:
-            t = mpmath.mpf(float(v))
-            s = 1 / (1 + mpmath.exp(-t))
-            out.append(float(s * (1 + t * (1 - s))))
-    return np.array(out)
+
+    def f(t):
+        s = 1 / (1 + mpmath.exp(-t))
+        return s * (1 + t * (1 - s))
+
+    return _mp_map(f, u)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -228,10 +233,7 @@ def test_silu_float32_backward_max_ulp(op, backend):
         got = fastact.swish_backward(g, x, beta, backend=backend)
     else:
         got = fastact.silu_backward(g, x, backend=backend)
-    err = ulp_error(got, ref, np.float32)
-    i = int(np.argmax(err))
-    print(f"\n{op} backward float32 {backend}: {err[i]:.2f} ulp at u = {u[i]!r}")
-    assert err[i] <= 8.0, (op, backend, float(u[i]), float(err[i]))
+    assert_max_ulp(got, ref, u, np.float32, 8.0, f"{op} backward float32 {backend}", "u")
 
 
 MISH_ROOT = -1.1924312145154952  # mish'(x) is 0 here
@@ -239,13 +241,12 @@ MISH_ROOT = -1.1924312145154952  # mish'(x) is 0 here
 
 def _mish_deriv_mp(x: np.ndarray) -> np.ndarray:
     """t + x (1 - t^2) sigmoid(x), t = tanh(log1p(e^x)), at 120 bits."""
-    out = []
-    with mpmath.workprec(120):
-        for v in x:
-            t = mpmath.mpf(float(v))
-            th = mpmath.tanh(mpmath.log1p(mpmath.exp(t)))
-            out.append(float(th + t * (1 - th * th) / (1 + mpmath.exp(-t))))
-    return np.array(out)
+
+    def f(t):
+        th = mpmath.tanh(mpmath.log1p(mpmath.exp(t)))
+        return th + t * (1 - th * th) / (1 + mpmath.exp(-t))
+
+    return _mp_map(f, x)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -265,10 +266,7 @@ def test_mish_float32_backward_max_ulp(backend):
     ])  # fmt: skip
     ref = _mish_deriv_mp(x)
     got = fastact.mish_backward(np.ones_like(x), x, backend=backend)
-    err = ulp_error(got, ref, np.float32)
-    i = int(np.argmax(err))
-    print(f"\nmish backward float32 {backend}: {err[i]:.2f} ulp at x = {x[i]!r}")
-    assert err[i] <= 8.0, (backend, float(x[i]), float(err[i]))
+    assert_max_ulp(got, ref, x, np.float32, 8.0, f"mish backward float32 {backend}")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -310,10 +308,7 @@ def test_swish_float32_backward_near_zero_any_beta(beta, backend):
     x = (x0.view(np.int32) + np.arange(-3000, 3000, dtype=np.int32)).view(np.float32)
     ref = _silu_deriv_mp(x.astype(np.float64) * float(b32))  # exact in float64
     got = fastact.swish_backward(np.ones_like(x), x, beta, backend=backend)
-    err = ulp_error(got, ref, np.float32)
-    i = int(np.argmax(err))
-    print(f"\nswish backward beta={beta} float32 {backend}: {err[i]:.2f} ulp at x = {x[i]!r}")
-    assert err[i] <= 8.0, (beta, backend, float(x[i]), float(err[i]))
+    assert_max_ulp(got, ref, x, np.float32, 8.0, f"swish backward beta={beta} float32 {backend}")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
