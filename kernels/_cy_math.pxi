@@ -12,6 +12,7 @@ cdef extern from "fa_simd.h" nogil:
     float fa_log1pexpf(float x)
     float fa_silu_derivf(float u, float a, float x)
     float fa_mish_derivf(float x)
+    float fa_sigmoidf(float x)
 
 from libc.math cimport (
     INFINITY, erfc, erfcf, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, tanh, tanhf,
@@ -76,8 +77,12 @@ cdef inline bint m_isinf(floating x) noexcept nogil:
 cdef inline floating m_sigmoid(floating x) noexcept nogil:
     # e / (1 + e) or 1 / (1 + e), e = exp(-|x|): exact limits 0 and 1 at -inf and +inf,
     # and the subnormal results below x = -87.3 (-709.8) where 1 / (1 + exp(-x)) is 0
-    cdef floating nabs = -x if x > 0 else x
-    cdef floating e = m_exp(nabs)
+    # (float32: fa_simd.h, the 2^64-scaled inline exponential instead of libmvec's expf)
+    cdef floating nabs, e
+    if floating is float:
+        return fa_sigmoidf(x)
+    nabs = -x if x > 0 else x
+    e = m_exp(nabs)
     return (e if x < 0 else <floating>1.0) / (<floating>1.0 + e)
 
 

@@ -201,6 +201,15 @@ static inline float fa_exp64_neg_abs_f(float x) {
     return fa_exp_hl_f(-a, 0.0f);
 }
 
+/* 1 / (1 + e^-x): the twin of _sigmoid_f32. E = 2^64 e^-|x| (|x| clamped at 120,
+ * a normal float): E / (2^64 + E) for x < 0, 2^64 / (2^64 + E) otherwise; one
+ * division, the subnormal results (x < -87.3) rounded once. NaN is selected back. */
+static inline float fa_sigmoidf(float x) {
+    float E = fa_exp64_neg_abs_f(x);
+    float y = (x < 0.0f ? E : 0x1p64f) / (0x1p64f + E);
+    return x == x ? y : x;
+}
+
 /* log(1 + e^x) (softplus, log-sigmoid): the twin of _log1pexp_f32. t = e^-|x| =
  * 2^-64 E (|x| clamped at 120); t < 1/2: f = t, else f = (t - 1) / 2 exactly and ln 2
  * added; log1p(f) = f + f^2 (-1/2 + f P(f)) on [-1/4, 1/2], no division. */
