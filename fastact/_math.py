@@ -294,36 +294,73 @@ def _exp_f64(x):
 # --------------------------------------------------------------------------- #
 
 
+# float32: e^x - 1 = 2 (h (e^r - 1) + (h - 1/2)), h = 2^(n-1), one fma rounding:
+# h - 1/2 is exact while n < 24 (beyond, 1/2 is below the result's half ulp), the
+# doubling is exact, and h = 2^(n-1) is a normal float for every n of the clamped
+# range [-26, 128] (x <= -18 rounds to -1; n = 128 near 88.7 and x > 88.72 overflow
+# to inf through the doubling: no overflow select). n by the shifter, 2^(n-1) as
+# exponent bits; e^r - 1 = r + r^2 P(r) (Taylor, degree 7) by fma. 19 operations.
+_EXPM1_LO_F = _F(-18.0)
+_TINY_EXPM1_F = _F(2.0**-100)
+_HALF_SHIFT_BITS = np.int32(126 - 0x4B400000)  # bits of 2^(n-1) = vn bits + this << 23
+
+
 @njit(**_J)
 def _expm1_f32(x):
     wide_vectors()
-    xc = x if x > _F(-104.0) else _F(-104.0)
+    xc = x if x > _EXPM1_LO_F else _EXPM1_LO_F
     xc = xc if xc < _F(89.0) else _F(89.0)
-    z = np.floor(xc * _LOG2E_F + _HALF_F)
-    r = (xc - z * _LN2HI_F) - z * _LN2LO_F
-    em = _expm1_poly_f32(r)
-    n = np.int32(z)
-    mid = _scale_f32(em, n) + (_scale_f32(_ONE_F, n) - _ONE_F)
-    far = _scale_f32(_ONE_F + em, n) - _ONE_F
-    y = mid if abs(z) < _F(24.0) else far
-    y = y if x < _EXP_HI_F else _F(INF)
-    return y if x == x else x
+    vn = fma(xc, _LOG2E_F, _SHIFT_F)
+    z = vn - _SHIFT_F
+    r = fma(z, -_LN2HI_F, xc)
+    r = fma(z, -_LN2LO_F, r)
+    c = _C_F
+    q = fma(c[7], r, c[6])
+    q = fma(q, r, c[5])
+    q = fma(q, r, c[4])
+    q = fma(q, r, c[3])
+    q = fma(q, r, c[2])
+    em = fma(r * r, q, r)
+    h = _i32_as_f32(np.int32((_f32_as_i32(vn) + _HALF_SHIFT_BITS) << np.int32(23)))
+    y = _F(2.0) * fma(h, em, h - _HALF_F)
+    # |x| < 2^-100: e^x - 1 rounds to x (h em would lose a subnormal em's last bit,
+    # and -0.0 its sign); NaN passes
+    return y if abs(x) >= _TINY_EXPM1_F else x
+
+
+# float64: the same form (x <= -40 rounds to -1, n in [-58, 1024], h = 2^(n-1)
+# normal); the Taylor polynomial of degree 13 by fma.
+_EXPM1_LO_D = -40.0
+_TINY_EXPM1_D = 2.0**-1000
+_SHIFT_D = 6755399441055744.0  # 1.5 * 2^52
+_HALF_SHIFT_BITS_D = np.int64(1022 - 0x4338000000000000)  # 2^(n-1) = vn bits + this << 52
 
 
 @njit(**_J)
 def _expm1_f64(x):
     wide_vectors()
-    xc = x if x > -746.0 else -746.0
+    xc = x if x > _EXPM1_LO_D else _EXPM1_LO_D
     xc = xc if xc < 710.0 else 710.0
-    z = np.floor(xc * _LOG2E_D + 0.5)
-    r = (xc - z * _LN2HI_D) - z * _LN2LO_D
-    em = _expm1_poly_f64(r)
-    n = np.int64(z)
-    mid = _scale_f64(em, n) + (_scale_f64(1.0, n) - 1.0)
-    far = _scale_f64(1.0 + em, n) - 1.0
-    y = mid if abs(z) < 53.0 else far
-    y = y if x < _EXP_HI_D else INF
-    return y if x == x else x
+    vn = fma(xc, _LOG2E_D, _SHIFT_D)
+    z = vn - _SHIFT_D
+    r = fma(z, -_LN2HI_D, xc)
+    r = fma(z, -_LN2LO_D, r)
+    c = _C_D
+    q = fma(c[13], r, c[12])
+    q = fma(q, r, c[11])
+    q = fma(q, r, c[10])
+    q = fma(q, r, c[9])
+    q = fma(q, r, c[8])
+    q = fma(q, r, c[7])
+    q = fma(q, r, c[6])
+    q = fma(q, r, c[5])
+    q = fma(q, r, c[4])
+    q = fma(q, r, c[3])
+    q = fma(q, r, c[2])
+    em = fma(r * r, q, r)
+    h = _i64_as_f64(np.int64((_f64_as_i64(vn) + _HALF_SHIFT_BITS_D) << np.int64(52)))
+    y = 2.0 * fma(h, em, h - 0.5)
+    return y if abs(x) >= _TINY_EXPM1_D else x
 
 
 # --------------------------------------------------------------------------- #

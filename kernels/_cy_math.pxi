@@ -13,6 +13,7 @@ cdef extern from "fa_simd.h" nogil:
     float fa_silu_derivf(float u, float a, float x)
     float fa_mish_derivf(float x)
     float fa_sigmoidf(float x)
+    float fa_expm1f(float x)
 
 from libc.math cimport (
     INFINITY, erfc, erfcf, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, tanh, tanhf,
@@ -37,7 +38,7 @@ cdef inline floating m_exp(floating x) noexcept nogil:
 
 cdef inline floating m_expm1(floating x) noexcept nogil:
     if floating is float:
-        return expm1f(x)
+        return fa_expm1f(x)  # fa_simd.h: the twin of _math._expm1_f32, inline
     else:
         return expm1(x)
 

@@ -201,6 +201,27 @@ static inline float fa_exp64_neg_abs_f(float x) {
     return fa_exp_hl_f(-a, 0.0f);
 }
 
+/* e^x - 1: the twin of _expm1_f32. 2 (h (e^r - 1) + (h - 1/2)), h = 2^(n-1) (normal
+ * for x clamped to [-18, 89]: -1 below, inf above 88.72 through the doubling);
+ * e^r - 1 = r + r^2 P(r), Taylor of degree 7; |x| < 2^-100 (and -0.0, NaN): x. */
+static inline float fa_expm1f(float x) {
+    float xc = x > -18.0f ? x : -18.0f;
+    xc = xc < 89.0f ? xc : 89.0f;
+    float vn = fmaf(xc, 0x1.715476p+0f, 0x1.8p+23f);
+    float z = vn - 0x1.8p+23f;
+    float r = fmaf(z, -0x1.62e4p-1f, xc);
+    r = fmaf(z, -0x1.7f7d1cp-20f, r);
+    float q = fmaf(1.0f / 5040.0f, r, 1.0f / 720.0f);
+    q = fmaf(q, r, 1.0f / 120.0f);
+    q = fmaf(q, r, 1.0f / 24.0f);
+    q = fmaf(q, r, 1.0f / 6.0f);
+    q = fmaf(q, r, 0.5f);
+    float em = fmaf(r * r, q, r);
+    float h = fa_bits_f((int32_t)(((uint32_t)fa_f_bits(vn) + (uint32_t)(126 - 0x4B400000)) << 23));
+    float y = 2.0f * fmaf(h, em, h - 0.5f);
+    return fabsf(x) >= 0x1p-100f ? y : x;
+}
+
 /* 1 / (1 + e^-x): the twin of _sigmoid_f32. E = 2^64 e^-|x| (|x| clamped at 120,
  * a normal float): E / (2^64 + E) for x < 0, 2^64 / (2^64 + E) otherwise; one
  * division, the subnormal results (x < -87.3) rounded once. NaN is selected back. */
