@@ -189,7 +189,11 @@ static inline float fa_gelu_tanh_derivf(float x) {
     r = fmaf(r, d, 0.061604633927345276f);
     r = fmaf(r, d, -0.8163185715675354f);
     r = fmaf(r, d, 1.9045990705490112f);
-    f = (xc > -2.0f && xc < -0.4f) ? d * r : f;
+    /* x in (-2, -0.4) as two single-compare selects: gcc if-converts neither && nor &
+     * of two compares here (the loop ran scalar, 10x slower) */
+    float dr = d * r;
+    float fr = xc < -0.4f ? dr : f;
+    f = xc > -2.0f ? fr : f;
     return ((neg ? E : 0x1p64f) * f) / D;
 }
 
