@@ -286,19 +286,26 @@ static inline float fa_silu_derivf(float u, float beta, float x) {
 /* d/dx x tanh(softplus(x)): the twin of _mish_deriv_f32. One quotient in m = e^-|x|,
  * E = 2^64 m; near the zero x0 = -1.19243, (x - x0) R(x - x0). */
 static inline float fa_mish_derivf(float x) {
+    /* S and k^2 expanded in m (A = 4 + 4x, B = 6 + 4x): x < 0: S = ((m + 4) m + B) m + A,
+     * k^2 = (((m + 4) m + 8) m + 8) m + 4, mish' = 2^-64 E S / k^2; x >= 0:
+     * S = ((A m + B) m + 4) m + 1, k^2 = (((4 m + 8) m + 8) m + 4) m + 1 */
     float E = fa_exp64_neg_abs_f(x);
     float m = E * 0x1p-64f;
-    float m2 = m + 2.0f;
     int neg = x < 0.0f;
-    float k = neg ? fmaf(m, m2, 2.0f) : fmaf(m + m, m + 1.0f, 1.0f);
-    /* x clamped as |x| is: beyond 120 the 4 x term is 0 * finite, not e^-120 x or 0 * inf */
+    /* x clamped as |x| is: beyond 120 the x terms are finite, not inf * 0 */
     float xc = x > -120.0f ? x : -120.0f;
     xc = xc > 120.0f ? 120.0f : xc;
-    float c = (4.0f * xc) * (m + 1.0f);
-    c = neg ? c : c * (m * m);
-    float S = fmaf(neg ? m2 : fmaf(2.0f, m, 1.0f), k, c);
+    float A = fmaf(4.0f, xc, 4.0f);
+    float B = fmaf(4.0f, xc, 6.0f);
+    float S = fmaf(neg ? 1.0f : A, m, neg ? 4.0f : B);
+    S = fmaf(S, m, neg ? B : 4.0f);
+    S = fmaf(S, m, neg ? A : 1.0f);
+    float K = fmaf(neg ? 1.0f : 4.0f, m, neg ? 4.0f : 8.0f);
+    K = fmaf(K, m, 8.0f);
+    K = fmaf(K, m, neg ? 8.0f : 4.0f);
+    K = fmaf(K, m, neg ? 4.0f : 1.0f);
     float num = neg ? E * S : S;
-    float y = num / (k * k);
+    float y = num / K;
     y = neg ? y * 0x1p-64f : y;
     float d = (x - -1.1924312114715576f) - -3.0439375464652585e-09f;
     float q = 0.00021734739129897207f;
