@@ -23,7 +23,8 @@ _M = np if config.ENABLE_CUDASIM else math  # type: ignore[attr-defined]
 __all__ = [
     "INF", "erfc", "exp", "expm1", "gelu_erf", "gelu_erf_deriv", "gelu_tanh",
     "gelu_tanh_deriv", "isinf", "isnan", "like",
-    "log1p", "log1pexp", "mish_deriv", "sigmoid", "silu_deriv", "tanh",
+    "log1p", "log1pexp", "mish_deriv", "sigmoid", "sigmoid_deriv", "silu_deriv", "tanh",
+    "tanh_deriv",
 ]  # fmt: skip
 
 
@@ -66,6 +67,22 @@ def isinf(x):
 def sigmoid(x):
     # 1 / (1 + exp(-x)): exact limits 0 and 1 at -inf and +inf
     return like(1.0, x) / (like(1.0, x) + _M.exp(-x))
+
+
+@cuda.jit(device=True)
+def sigmoid_deriv(x):
+    # s (1 - s) = e / (1 + e)^2, e = exp(-|x|) (no cancellation at either end)
+    e = _M.exp(-abs(x))
+    d = like(1.0, x) + e
+    return e / (d * d)
+
+
+@cuda.jit(device=True)
+def tanh_deriv(x):
+    # 1 - tanh^2 = 4 e / (1 + e)^2, e = exp(-2|x|)
+    e = _M.exp(like(-2.0, x) * abs(x))
+    d = like(1.0, x) + e
+    return like(4.0, x) * e / (d * d)
 
 
 @cuda.jit(device=True)

@@ -14,9 +14,12 @@ cdef extern from "fa_simd.h" nogil:
     float fa_mish_derivf(float x)
     float fa_sigmoidf(float x)
     float fa_expm1f(float x)
+    float fa_sigmoid_derivf(float x)
+    float fa_tanh_derivf(float x)
 
 from libc.math cimport (
-    INFINITY, erfc, erfcf, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, tanh, tanhf,
+    INFINITY, erfc, erfcf, exp, expf, expm1, expm1f, fabs, fabsf, fma, log, log1p, log1pf, tanh,
+    tanhf,
 )
 
 ctypedef fused floating:
@@ -85,6 +88,26 @@ cdef inline floating m_sigmoid(floating x) noexcept nogil:
     nabs = -x if x > 0 else x
     e = m_exp(nabs)
     return (e if x < 0 else <floating>1.0) / (<floating>1.0 + e)
+
+
+cdef inline floating m_sigmoid_deriv(floating x) noexcept nogil:
+    # s (1 - s) = e / (1 + e (e + 2)), e = exp(-|x|) (float32: fa_simd.h, 2^64-scaled)
+    cdef double e
+    if floating is float:
+        return fa_sigmoid_derivf(x)
+    else:
+        e = exp(-fabs(x))
+        return e / fma(e, e + 2.0, 1.0)
+
+
+cdef inline floating m_tanh_deriv(floating x) noexcept nogil:
+    # 1 - tanh^2 = 4 e / (1 + e (e + 2)), e = exp(-2|x|) (float32: fa_simd.h)
+    cdef double e
+    if floating is float:
+        return fa_tanh_derivf(x)
+    else:
+        e = exp(-2.0 * fabs(x))
+        return 4.0 * e / fma(e, e + 2.0, 1.0)
 
 
 cdef inline floating m_log1pexp(floating x) noexcept nogil:

@@ -235,6 +235,27 @@ static inline float fa_sigmoidf(float x) {
     return x == x ? y : x;
 }
 
+/* sigmoid'(x) = e / (1 + e)^2 and tanh'(x) = 4 e' / (1 + e')^2 (e = e^-|x|, e' = e^-2|x|):
+ * the twins of _sigmoid_deriv_f32 / _tanh_deriv_f32. E = 2^64 e (|x| clamped where the
+ * result is 0), (1 + e)^2 = fma(e, e + 2, 1), the quotient scaled by 2^-64 at the end. */
+static inline float fa_sigmoid_derivf(float x) {
+    float a = fabsf(x);
+    a = a > 120.0f ? 120.0f : a;
+    float E = fa_exp_hl_f(-a, 0.0f);
+    float e = E * 0x1p-64f;
+    float y = (E / fmaf(e, e + 2.0f, 1.0f)) * 0x1p-64f;
+    return x == x ? y : x;
+}
+
+static inline float fa_tanh_derivf(float x) {
+    float a = fabsf(x);
+    a = a > 60.0f ? 60.0f : a;
+    float E = fa_exp_hl_f(-2.0f * a, 0.0f);
+    float e = E * 0x1p-64f;
+    float y = ((4.0f * E) / fmaf(e, e + 2.0f, 1.0f)) * 0x1p-64f;
+    return x == x ? y : x;
+}
+
 /* log(1 + e^x) (softplus, log-sigmoid): the twin of _log1pexp_f32. t = e^-|x| =
  * 2^-64 E (|x| clamped at 120); t < 1/2: f = t, else f = (t - 1) / 2 exactly and ln 2
  * added; log1p(f) = f + f^2 (-1/2 + f P(f)) on [-1/4, 1/2], no division. */

@@ -27,6 +27,9 @@ RANGES = {
     "log1pexp": [(-30, 30), (-104, 0), (-1e-3, 1e-3), (0, 1e30)],
     # (-104, -87): float32 results below the normal range (1 / (1 + exp(-x)) was 0 there)
     "sigmoid": [(-20, 20), (-104, -87), (-1e-3, 1e-3), (-750, 40)],
+    # (-104, -87) / (-52, -43): float32 results below the normal range
+    "sigmoid_deriv": [(-20, 20), (-104, -87), (-1e-3, 1e-3), (-750, 750)],
+    "tanh_deriv": [(-10, 10), (-52, -43), (-1e-3, 1e-3), (-380, 380)],
 }
 NP_REF = {
     "exp": np.exp,
@@ -36,16 +39,20 @@ NP_REF = {
     "erfc": special.erfc,
     "log1pexp": lambda x: np.logaddexp(0.0, x),
     "sigmoid": lambda x: np.exp(-np.logaddexp(0.0, -x)),
+    "sigmoid_deriv": lambda x: np.exp(-np.abs(x) - 2.0 * np.logaddexp(0.0, -np.abs(x))),
+    "tanh_deriv": lambda x: 4.0 * np.exp(-2 * np.abs(x) - 2 * np.logaddexp(0.0, -2 * np.abs(x))),
 }
 MP_REF = {"exp": mpmath.exp, "expm1": mpmath.expm1, "log1p": mpmath.log1p, "tanh": mpmath.tanh,
           "erfc": mpmath.erfc, "log1pexp": lambda v: mpmath.log1p(mpmath.exp(v)),
-          "sigmoid": lambda v: 1 / (1 + mpmath.exp(-v))}  # fmt: skip
+          "sigmoid": lambda v: 1 / (1 + mpmath.exp(-v)),
+          "sigmoid_deriv": lambda v: mpmath.exp(-v) / (1 + mpmath.exp(-v)) ** 2,
+          "tanh_deriv": lambda v: 1 / mpmath.cosh(v) ** 2}  # fmt: skip
 EDGES = [0.0, -0.0, math.inf, -math.inf, math.nan, 1e-300, -1e-300, 5e-324, 1e-40, 88.72, 88.73,
          -87.3, -103.9, -104.1, 709.78, 709.79, -745.1, -745.2, -1.0, 1e30, -1e30]  # fmt: skip
 # log1pexp is fused (one exp, a log1p polynomial on (0, 1], the add of max(x, 0)):
 # several roundings, so a bound of its own (measured 1.5 ulp float32, 1.6 float64)
 MAX_ULP = {"exp": 1.5, "expm1": 2.0, "log1p": 2.0, "tanh": 2.0, "erfc": 2.5, "log1pexp": 2.0,
-           "sigmoid": 2.5}
+           "sigmoid": 2.5, "sigmoid_deriv": 2.5, "tanh_deriv": 2.5}
 REPORT: dict[tuple[str, str], float] = {}
 
 
