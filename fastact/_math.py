@@ -186,6 +186,8 @@ _ONE_F = _F(1.0)
 _C_F = tuple(_F(1.0 / math.factorial(k)) for k in range(8))
 
 _LOG2E_D = 1.4426950408889634
+_SHIFT_D = 6755399441055744.0  # 1.5 * 2^52: x log2(e) + shifter rounds to n in the low bits
+_ONE_D = 1.0
 _LN2HI_D = 6.93147180369123816490e-01
 _LN2LO_D = 1.90821492927058770002e-10
 _EXP_HI_D = 709.782712893384
@@ -276,15 +278,31 @@ def _expm1_poly_f64(r):
 
 @njit(**_J)
 def _exp_f64(x):
+    # x clamped to [-746, 710] (0 and inf come out of the scaling by themselves: no
+    # overflow or underflow select); n = round(x / ln 2) by the 1.5 * 2^52 shifter;
+    # r = x - n ln 2 in two parts by fma; e^r = 1 + (e^r - 1), Taylor of degree 13 by
+    # fma; 2^n in two halves (a subnormal result is rounded once)
     wide_vectors()
     xc = x if x > -746.0 else -746.0
     xc = xc if xc < 710.0 else 710.0
-    z = np.floor(xc * _LOG2E_D + 0.5)
-    r = (xc - z * _LN2HI_D) - z * _LN2LO_D
-    p = 1.0 + _expm1_poly_f64(r)
-    y = _scale_f64(p, np.int64(z))
-    y = y if x < _EXP_HI_D else INF
-    y = y if x > _EXP_LO_D else 0.0
+    vn = fma(xc, _LOG2E_D, _SHIFT_D)
+    z = vn - _SHIFT_D
+    r = fma(z, -_LN2HI_D, xc)
+    r = fma(z, -_LN2LO_D, r)
+    c = _C_D
+    q = fma(c[13], r, c[12])
+    q = fma(q, r, c[11])
+    q = fma(q, r, c[10])
+    q = fma(q, r, c[9])
+    q = fma(q, r, c[8])
+    q = fma(q, r, c[7])
+    q = fma(q, r, c[6])
+    q = fma(q, r, c[5])
+    q = fma(q, r, c[4])
+    q = fma(q, r, c[3])
+    q = fma(q, r, c[2])
+    p = _ONE_D + fma(r * r, q, r)
+    y = _scale_f64(p, _f64_as_i64(vn) - _f64_as_i64(_SHIFT_D))
     return y if x == x else x
 
 
@@ -333,7 +351,6 @@ def _expm1_f32(x):
 # normal); the Taylor polynomial of degree 13 by fma.
 _EXPM1_LO_D = -40.0
 _TINY_EXPM1_D = 2.0**-1000
-_SHIFT_D = 6755399441055744.0  # 1.5 * 2^52
 _HALF_SHIFT_BITS_D = np.int64(1022 - 0x4338000000000000)  # 2^(n-1) = vn bits + this << 52
 
 
