@@ -235,8 +235,9 @@ def elu_fwd(x, a, b):
 
 
 def elu_deriv(x, a, b):
-    # dy/dx = 1 for x > 0, a exp(x) otherwise
-    return _m.like(1.0, x) if x > 0 else _m.like(a, x) * _m.exp(x)
+    # dy/dx = 1 for x > 0, a exp(x) otherwise (exp for every x, then one select)
+    e = _m.like(a, x) * _m.exp(x)
+    return _m.like(1.0, x) if x > 0 else e
 
 
 def selu_fwd(x, a, b):
@@ -260,8 +261,9 @@ def celu_fwd(x, a, b):
 
 
 def celu_deriv(x, a, b):
-    # dy/dx = 1 for x > 0, exp(x / a) otherwise
-    return _m.like(1.0, x) if x > 0 else _m.exp(x / _m.like(a, x))
+    # dy/dx = 1 for x > 0, exp(x / a) otherwise (exp for every x, then one select)
+    e = _m.exp(x / _m.like(a, x))
+    return _m.like(1.0, x) if x > 0 else e
 
 
 def softplus_fwd(x, a, b):

@@ -14,6 +14,7 @@ cdef extern from "fa_simd.h" nogil:
     float fa_mish_derivf(float x)
     float fa_sigmoidf(float x)
     float fa_expm1f(float x)
+    float fa_expf(float x)
     float fa_sigmoid_derivf(float x)
     float fa_tanh_derivf(float x)
 
@@ -34,7 +35,7 @@ cdef inline floating like(double v, floating x) noexcept nogil:
 
 cdef inline floating m_exp(floating x) noexcept nogil:
     if floating is float:
-        return expf(x)
+        return fa_expf(x)  # fa_simd.h: the twin of _math._exp_f32, inline
     else:
         return exp(x)
 

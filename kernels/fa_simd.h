@@ -205,6 +205,33 @@ static inline float fa_exp64_neg_abs_f(float x) {
     return fa_exp_hl_f(-a, 0.0f);
 }
 
+/* e^x: the twin of _expm1_f32's sibling _exp_f32. x clamped to [-104, 89]; n by the
+ * 1.5 * 2^23 shifter, r = x - n ln 2 in two parts, e^r = 1 + r P(r) (degree 6); 2^n
+ * applied in two halves (a subnormal result is rounded once, 2^128 p overflows to inf
+ * by itself). NaN is selected back. */
+static inline float fa_expf(float x) {
+    float xc = x > -104.0f ? x : -104.0f;
+    xc = xc < 89.0f ? xc : 89.0f;
+    float vn = fmaf(xc, 0x1.715476p+0f, 0x1.8p+23f);
+    float z = vn - 0x1.8p+23f;
+    float r = fmaf(z, -0x1.62e4p-1f, xc);
+    r = fmaf(z, -0x1.7f7d1cp-20f, r);
+    float q = 0x1.64bafcp-10f;
+    q = fmaf(q, r, 0x1.1247cap-7f);
+    q = fmaf(q, r, 0x1.556018p-5f);
+    q = fmaf(q, r, 0x1.555464p-3f);
+    q = fmaf(q, r, 0x1.fffff4p-2f);
+    q = fmaf(q, r, 1.0f);
+    float p = fmaf(q, r, 1.0f);
+    int32_t n = fa_f_bits(vn) - 0x4B400000; /* in [-150, 128] */
+    int32_t n1 = n >> 1; /* floor(n / 2): gcc shifts signed integers arithmetically */
+    int32_t n2 = n - n1;
+    float s1 = fa_bits_f((int32_t)((uint32_t)(n1 + 127) << 23));
+    float s2 = fa_bits_f((int32_t)((uint32_t)(n2 + 127) << 23));
+    float y = p * s1 * s2;
+    return x == x ? y : x;
+}
+
 /* e^x - 1: the twin of _expm1_f32. 2 (h (e^r - 1) + (h - 1/2)), h = 2^(n-1) (normal
  * for x clamped to [-18, 89]: -1 below, inf above 88.72 through the doubling);
  * e^r - 1 = r + r^2 P(r), Taylor of degree 7; |x| < 2^-100 (and -0.0, NaN): x. */
