@@ -1,6 +1,8 @@
 # The Cython side of fastact's math module (fastact/_math.py): the same function
-# names, over the fused type ``floating`` (float32 calls the float functions of
-# libm, vectorized through libmvec by the declarations in fa_simd.h).
+# names, over the fused type ``floating``. float32 exp, expm1, sigmoid, log1pexp and
+# the derivatives are the C twins of the Numba kernels in fa_simd.h (bit-identical);
+# the rest, and float64, call libm, vectorized through libmvec by the declarations
+# in fa_simd.h.
 
 cdef extern from "fa_simd.h" nogil:
     float fa_gelu_erff(float x)
