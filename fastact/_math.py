@@ -314,7 +314,8 @@ def _exp_f64(x):
 
 
 # float32: e^x - 1 = 2 (h (e^r - 1) + (h - 1/2)), h = 2^(n-1), one fma rounding:
-# h - 1/2 is exact while n < 24 (beyond, 1/2 is below the result's half ulp), the
+# h - 1/2 is exact for -24 <= n < 24 (beyond, the smaller term is below the result's
+# half ulp: the result is still within 1 ulp, e.g. -1 at x = -16.98, 0.71 ulp), the
 # doubling is exact, and h = 2^(n-1) is a normal float for every n of the clamped
 # range [-26, 128] (x <= -18 rounds to -1; n = 128 near 88.7 and x > 88.72 overflow
 # to inf through the doubling: no overflow select). n by the shifter, 2^(n-1) as

@@ -114,6 +114,12 @@ def _fix(y: np.ndarray, x: np.ndarray, pos: float, neg: float) -> np.ndarray:
     return np.where(x == -np.inf, neg, y)
 
 
+def _nonpos(x: np.ndarray) -> np.ndarray:
+    """min(x, 0) keeping -0.0 (np.minimum(-0.0, 0.0) may give +0.0: elu(-0.0) is -0.0,
+    as the compiled kernels and PyTorch give)."""
+    return np.where(x > 0, 0.0, x)
+
+
 def _nanpass(d: np.ndarray, x: np.ndarray) -> np.ndarray:
     """NaN in gives NaN out (also for piecewise-constant derivatives)."""
     return np.where(np.isnan(x), np.nan, d)
@@ -553,7 +559,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         "dy/dx = 1 for x > 0, alpha exp(x) otherwise",
         elu_fwd,
         elu_deriv,
-        lambda x, a, b: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0.0))),
+        lambda x, a, b: np.where(x > 0, x, a * np.expm1(_nonpos(x))),
         lambda x, a, b: np.where(x > 0, 1.0, a * np.exp(np.minimum(x, 0.0))),
         lambda F, t, a=1.0: F.elu(t, a),
         params=(Param("alpha", 1.0, "saturation value -alpha for x -> -inf"),),
@@ -566,7 +572,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         "dy/dx = scale (1 for x > 0, alpha exp(x) otherwise)",
         selu_fwd,
         selu_deriv,
-        lambda x, a, b: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0))),
+        lambda x, a, b: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(_nonpos(x))),
         lambda x, a, b: SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0))),
         lambda F, t: F.selu(t),
         kinks=lambda a, b: (0.0,),
@@ -578,7 +584,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         "dy/dx = 1 for x > 0, exp(x / alpha) otherwise",
         celu_fwd,
         celu_deriv,
-        lambda x, a, b: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0.0) / a)),
+        lambda x, a, b: np.where(x > 0, x, a * np.expm1(_nonpos(x) / a)),
         lambda x, a, b: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0) / a)),
         lambda F, t, a=1.0: F.celu(t, a),
         params=(Param("alpha", 1.0, "saturation value -alpha for x -> -inf"),),

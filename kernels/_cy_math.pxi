@@ -21,8 +21,7 @@ cdef extern from "fa_simd.h" nogil:
     float fa_tanh_derivf(float x)
 
 from libc.math cimport (
-    INFINITY, erfc, erfcf, exp, expf, expm1, expm1f, fabs, fabsf, fma, log, log1p, log1pf, tanh,
-    tanhf,
+    INFINITY, erfc, erfcf, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, tanh, tanhf,
 )
 
 ctypedef fused floating:
@@ -100,7 +99,7 @@ cdef inline floating m_sigmoid_deriv(floating x) noexcept nogil:
         return fa_sigmoid_derivf(x)
     else:
         e = exp(-fabs(x))
-        return e / fma(e, e + 2.0, 1.0)
+        return e / (1.0 + e * (e + 2.0))  # (no fma: libm's is scalar without hardware FMA)
 
 
 cdef inline floating m_tanh_deriv(floating x) noexcept nogil:
@@ -110,7 +109,7 @@ cdef inline floating m_tanh_deriv(floating x) noexcept nogil:
         return fa_tanh_derivf(x)
     else:
         e = exp(-2.0 * fabs(x))
-        return 4.0 * e / fma(e, e + 2.0, 1.0)
+        return 4.0 * e / (1.0 + e * (e + 2.0))
 
 
 cdef inline floating m_log1pexp(floating x) noexcept nogil:

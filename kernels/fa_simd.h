@@ -205,7 +205,11 @@ static inline float fa_exp64_neg_abs_f(float x) {
     return fa_exp_hl_f(-a, 0.0f);
 }
 
-/* e^x: the twin of _expm1_f32's sibling _exp_f32. x clamped to [-104, 89]; n by the
+/* The twins below need a hardware fma: without one (FASTACT_PORTABLE=1 on x86-64)
+ * fmaf is a scalar libm call, gcc leaves the loop scalar and it runs 50x slower, so
+ * they fall back to the libm (libmvec) formulas they replaced. */
+#if defined(__FMA__) || defined(__aarch64__)
+/* e^x: the twin of _exp_f32. x clamped to [-104, 89]; n by the
  * 1.5 * 2^23 shifter, r = x - n ln 2 in two parts, e^r = 1 + r P(r) (degree 6); 2^n
  * applied in two halves (a subnormal result is rounded once, 2^128 p overflows to inf
  * by itself). NaN is selected back. */
@@ -282,6 +286,25 @@ static inline float fa_tanh_derivf(float x) {
     float y = ((4.0f * E) / fmaf(e, e + 2.0f, 1.0f)) * 0x1p-64f;
     return x == x ? y : x;
 }
+
+#else
+static inline float fa_expf(float x) { return expf(x); }
+static inline float fa_expm1f(float x) { return expm1f(x); }
+static inline float fa_sigmoidf(float x) {
+    float e = expf(-fabsf(x));
+    return (x < 0.0f ? e : 1.0f) / (1.0f + e);
+}
+static inline float fa_sigmoid_derivf(float x) {
+    float e = expf(-fabsf(x));
+    float d = 1.0f + e;
+    return e / (d * d);
+}
+static inline float fa_tanh_derivf(float x) {
+    float e = expf(-2.0f * fabsf(x));
+    float d = 1.0f + e;
+    return 4.0f * e / (d * d);
+}
+#endif
 
 /* log(1 + e^x) (softplus, log-sigmoid): the twin of _log1pexp_f32. t = e^-|x| =
  * 2^-64 E (|x| clamped at 120); t < 1/2: f = t, else f = (t - 1) / 2 exactly and ln 2
