@@ -207,10 +207,25 @@ def _scale_f32(p, n):
 
 @njit(**_J)
 def _expm1_poly_f32(r):
-    # e^r - 1 = r + r^2/2! + ... + r^7/7!  (|r| <= ln2/2)
+    # e^r - 1 = r + r^2/2! + ... + r^7/7!  (|r| <= ln2/2), by fma:
     # written r + r^2 P(r) so that the leading term r carries no rounding error
     c = _C_F
-    return r + r * r * (c[2] + r * (c[3] + r * (c[4] + r * (c[5] + r * (c[6] + r * c[7])))))
+    q = fma(c[7], r, c[6])
+    q = fma(q, r, c[5])
+    q = fma(q, r, c[4])
+    q = fma(q, r, c[3])
+    q = fma(q, r, c[2])
+    return fma(r * r, q, r)
+
+
+@njit(**_J)
+def _reduce_ln2_f32(xc):
+    # n = round(x / ln 2) by the 1.5 * 2^23 shifter (vn's low bits hold n) and
+    # r = x - n ln 2 in two parts: (vn, r)
+    vn = fma(xc, _LOG2E_F, _SHIFT_F)
+    z = vn - _SHIFT_F
+    r = fma(z, -_LN2HI_F, xc)
+    return vn, fma(z, -_LN2LO_F, r)
 
 
 # e^r = 1 + r P(r) on |r| <= ln2/2 (weighted least squares, relative error 1.1e-8)
@@ -232,10 +247,7 @@ def _exp_f32(x):
     wide_vectors()
     xc = x if x > _F(-104.0) else _F(-104.0)
     xc = xc if xc < _F(89.0) else _F(89.0)
-    vn = fma(xc, _LOG2E_F, _SHIFT_F)
-    z = vn - _SHIFT_F
-    r = fma(z, -_LN2HI_F, xc)
-    r = fma(z, -_LN2LO_F, r)
+    vn, r = _reduce_ln2_f32(xc)
     c = _EXPU_F
     q = c[5]
     q = fma(q, r, c[4])
@@ -259,36 +271,7 @@ def _scale_f64(p, n):
 
 @njit(**_J)
 def _expm1_poly_f64(r):
-    # e^r - 1 = sum_{k=1}^{13} r^k / k!  (|r| <= ln2/2)
-    c = _C_D
-    p = c[13]
-    p = c[12] + r * p
-    p = c[11] + r * p
-    p = c[10] + r * p
-    p = c[9] + r * p
-    p = c[8] + r * p
-    p = c[7] + r * p
-    p = c[6] + r * p
-    p = c[5] + r * p
-    p = c[4] + r * p
-    p = c[3] + r * p
-    p = c[2] + r * p
-    return r + r * r * p
-
-
-@njit(**_J)
-def _exp_f64(x):
-    # x clamped to [-746, 710] (0 and inf come out of the scaling by themselves: no
-    # overflow or underflow select); n = round(x / ln 2) by the 1.5 * 2^52 shifter;
-    # r = x - n ln 2 in two parts by fma; e^r = 1 + (e^r - 1), Taylor of degree 13 by
-    # fma; 2^n in two halves (a subnormal result is rounded once)
-    wide_vectors()
-    xc = x if x > -746.0 else -746.0
-    xc = xc if xc < 710.0 else 710.0
-    vn = fma(xc, _LOG2E_D, _SHIFT_D)
-    z = vn - _SHIFT_D
-    r = fma(z, -_LN2HI_D, xc)
-    r = fma(z, -_LN2LO_D, r)
+    # e^r - 1 = sum_{k=1}^{13} r^k / k!  (|r| <= ln2/2), by fma
     c = _C_D
     q = fma(c[13], r, c[12])
     q = fma(q, r, c[11])
@@ -301,7 +284,29 @@ def _exp_f64(x):
     q = fma(q, r, c[4])
     q = fma(q, r, c[3])
     q = fma(q, r, c[2])
-    p = _ONE_D + fma(r * r, q, r)
+    return fma(r * r, q, r)
+
+
+@njit(**_J)
+def _reduce_ln2_f64(xc):
+    # as _reduce_ln2_f32, with the 1.5 * 2^52 shifter: (vn, r)
+    vn = fma(xc, _LOG2E_D, _SHIFT_D)
+    z = vn - _SHIFT_D
+    r = fma(z, -_LN2HI_D, xc)
+    return vn, fma(z, -_LN2LO_D, r)
+
+
+@njit(**_J)
+def _exp_f64(x):
+    # x clamped to [-746, 710] (0 and inf come out of the scaling by themselves: no
+    # overflow or underflow select); n = round(x / ln 2) by the 1.5 * 2^52 shifter;
+    # r = x - n ln 2 in two parts by fma; e^r = 1 + (e^r - 1), Taylor of degree 13 by
+    # fma; 2^n in two halves (a subnormal result is rounded once)
+    wide_vectors()
+    xc = x if x > -746.0 else -746.0
+    xc = xc if xc < 710.0 else 710.0
+    vn, r = _reduce_ln2_f64(xc)
+    p = _ONE_D + _expm1_poly_f64(r)
     y = _scale_f64(p, _f64_as_i64(vn) - _f64_as_i64(_SHIFT_D))
     return y if x == x else x
 
@@ -330,17 +335,8 @@ def _expm1_f32(x):
     wide_vectors()
     xc = x if x > _EXPM1_LO_F else _EXPM1_LO_F
     xc = xc if xc < _F(89.0) else _F(89.0)
-    vn = fma(xc, _LOG2E_F, _SHIFT_F)
-    z = vn - _SHIFT_F
-    r = fma(z, -_LN2HI_F, xc)
-    r = fma(z, -_LN2LO_F, r)
-    c = _C_F
-    q = fma(c[7], r, c[6])
-    q = fma(q, r, c[5])
-    q = fma(q, r, c[4])
-    q = fma(q, r, c[3])
-    q = fma(q, r, c[2])
-    em = fma(r * r, q, r)
+    vn, r = _reduce_ln2_f32(xc)
+    em = _expm1_poly_f32(r)
     h = _i32_as_f32(np.int32((_f32_as_i32(vn) + _HALF_SHIFT_BITS) << np.int32(23)))
     y = _F(2.0) * fma(h, em, h - _HALF_F)
     # |x| < 2^-100: e^x - 1 rounds to x (h em would lose a subnormal em's last bit,
@@ -360,23 +356,8 @@ def _expm1_f64(x):
     wide_vectors()
     xc = x if x > _EXPM1_LO_D else _EXPM1_LO_D
     xc = xc if xc < 710.0 else 710.0
-    vn = fma(xc, _LOG2E_D, _SHIFT_D)
-    z = vn - _SHIFT_D
-    r = fma(z, -_LN2HI_D, xc)
-    r = fma(z, -_LN2LO_D, r)
-    c = _C_D
-    q = fma(c[13], r, c[12])
-    q = fma(q, r, c[11])
-    q = fma(q, r, c[10])
-    q = fma(q, r, c[9])
-    q = fma(q, r, c[8])
-    q = fma(q, r, c[7])
-    q = fma(q, r, c[6])
-    q = fma(q, r, c[5])
-    q = fma(q, r, c[4])
-    q = fma(q, r, c[3])
-    q = fma(q, r, c[2])
-    em = fma(r * r, q, r)
+    vn, r = _reduce_ln2_f64(xc)
+    em = _expm1_poly_f64(r)
     h = _i64_as_f64(np.int64((_f64_as_i64(vn) + _HALF_SHIFT_BITS_D) << np.int64(52)))
     y = 2.0 * fma(h, em, h - 0.5)
     return y if abs(x) >= _TINY_EXPM1_D else x

@@ -209,6 +209,15 @@ static inline float fa_exp64_neg_abs_f(float x) {
  * fmaf is a scalar libm call, gcc leaves the loop scalar and it runs 50x slower, so
  * they fall back to the libm (libmvec) formulas they replaced. */
 #if defined(__FMA__) || defined(__aarch64__)
+/* n = round(x / ln 2) by the 1.5 * 2^23 shifter (returned: vn, whose low bits hold n)
+ * and *r = x - n ln 2 in two parts: the twin of _reduce_ln2_f32. */
+static inline float fa_reduce_ln2_f(float xc, float *r) {
+    float vn = fmaf(xc, 0x1.715476p+0f, 0x1.8p+23f);
+    float z = vn - 0x1.8p+23f;
+    *r = fmaf(z, -0x1.7f7d1cp-20f, fmaf(z, -0x1.62e4p-1f, xc));
+    return vn;
+}
+
 /* e^x: the twin of _exp_f32. x clamped to [-104, 89]; n by the
  * 1.5 * 2^23 shifter, r = x - n ln 2 in two parts, e^r = 1 + r P(r) (degree 6); 2^n
  * applied in two halves (a subnormal result is rounded once, 2^128 p overflows to inf
@@ -216,10 +225,8 @@ static inline float fa_exp64_neg_abs_f(float x) {
 static inline float fa_expf(float x) {
     float xc = x > -104.0f ? x : -104.0f;
     xc = xc < 89.0f ? xc : 89.0f;
-    float vn = fmaf(xc, 0x1.715476p+0f, 0x1.8p+23f);
-    float z = vn - 0x1.8p+23f;
-    float r = fmaf(z, -0x1.62e4p-1f, xc);
-    r = fmaf(z, -0x1.7f7d1cp-20f, r);
+    float r;
+    float vn = fa_reduce_ln2_f(xc, &r);
     float q = 0x1.64bafcp-10f;
     q = fmaf(q, r, 0x1.1247cap-7f);
     q = fmaf(q, r, 0x1.556018p-5f);
@@ -242,10 +249,8 @@ static inline float fa_expf(float x) {
 static inline float fa_expm1f(float x) {
     float xc = x > -18.0f ? x : -18.0f;
     xc = xc < 89.0f ? xc : 89.0f;
-    float vn = fmaf(xc, 0x1.715476p+0f, 0x1.8p+23f);
-    float z = vn - 0x1.8p+23f;
-    float r = fmaf(z, -0x1.62e4p-1f, xc);
-    r = fmaf(z, -0x1.7f7d1cp-20f, r);
+    float r;
+    float vn = fa_reduce_ln2_f(xc, &r);
     float q = fmaf(1.0f / 5040.0f, r, 1.0f / 720.0f);
     q = fmaf(q, r, 1.0f / 120.0f);
     q = fmaf(q, r, 1.0f / 24.0f);
