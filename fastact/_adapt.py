@@ -52,6 +52,8 @@ import numpy as np
 KINDS: dict[str, tuple[str, ...]] = {
     "elementwise": ("x",),  # NAME(x, *params)
     "elementwise_backward": ("grad_output", "x"),  # NAME_backward(grad_output, x, *params)
+    # NAME_backward_from_output(grad_output, y, *params)
+    "elementwise_backward_from_output": ("grad_output", "y"),
     "softmax": ("x",),  # softmax / log_softmax(x, axis, all_masked=)
     "logsumexp": ("x",),  # logsumexp(x, axis, keepdims)
     "softmax_backward": ("grad_output", "y"),  # (log_)softmax_backward(grad_output, y, axis)
@@ -94,13 +96,16 @@ def kind_of(name: str) -> str | None:
     """The :data:`KINDS` entry of public function ``name`` (None: not wrapped).
 
     The elementwise functions are those of ``fastact._api`` (generated from the
-    table): ``NAME(x, *params)`` and ``NAME_backward(grad_output, x, *params)``.
+    table): ``NAME(x, *params)``, ``NAME_backward(grad_output, x, *params)`` and
+    ``NAME_backward_from_output(grad_output, y, *params)``.
     """
     if name in SPECIAL:
         return SPECIAL[name]
     from fastact._api import __all__ as elementwise
 
     if name in elementwise:
+        if name.endswith("_backward_from_output"):
+            return "elementwise_backward_from_output"
         return "elementwise_backward" if name.endswith("_backward") else "elementwise"
     return None
 
@@ -246,8 +251,9 @@ def dispatch(func: Callable[..., Any], kind: str, args: tuple, kw: dict[str, Any
 
 #: kinds whose first two array arguments are both checked on the fast path
 _TWO = frozenset(
-    ("elementwise_backward", "softmax_backward", "prelu_backward", "rrelu_backward",
-     "maxout_backward", "cross_entropy", "binary_cross_entropy_with_logits", "mse_loss")
+    ("elementwise_backward", "elementwise_backward_from_output", "softmax_backward",
+     "prelu_backward", "rrelu_backward", "maxout_backward", "cross_entropy",
+     "binary_cross_entropy_with_logits", "mse_loss")
 )  # fmt: skip
 
 

@@ -10,15 +10,21 @@ from typing import Any
 
 from numpy.typing import ArrayLike
 
-from fastact._dispatch import elementwise_backward, elementwise_forward
+from fastact._dispatch import (
+    elementwise_backward,
+    elementwise_backward_from_output,
+    elementwise_forward,
+)
 
 __all__ = [
     "identity",
     "identity_backward",
     "sigmoid",
     "sigmoid_backward",
+    "sigmoid_backward_from_output",
     "tanh",
     "tanh_backward",
+    "tanh_backward_from_output",
     "hardtanh",
     "hardtanh_backward",
     "relu6",
@@ -178,6 +184,47 @@ def sigmoid_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None, b
     return elementwise_backward("sigmoid", grad_output, x, (), out, backend)
 
 
+def sigmoid_backward_from_output(grad_output: ArrayLike, y: ArrayLike, *, out: Any = None, backend: str | None = None) -> Any:
+    """Gradient of :func:`sigmoid` with respect to its input, from its output.
+
+    ``grad_input = grad_output * dy/dx`` with the derivative written in the output
+    ``y = sigmoid(x)`` (what PyTorch's autograd saves), so that the backward
+    needs no transcendental function:
+
+        dy/dx = y (1 - y)
+
+    Accuracy: y (1 - y) loses relative accuracy as y nears 1 (5e-4 at x = 10 in float32) and is 0 from x ~ 17 (float32) / 37 (float64), where the backward from x gives e^-x; :func:`sigmoid_backward` (from ``x``) stays accurate
+    there. ``y`` is not checked to lie in the function's range.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient of the loss with respect to the output; same shape as ``y``.
+    y : array_like
+        The forward's output ``sigmoid(x)`` (float16, float32 or float64; any shape
+        and layout).
+    out : array, optional
+        Where to write the result (same shape and dtype); may be an input.
+    backend : {None, 'numba', 'cython', 'numpy', 'cuda'}
+        Implementation to use; ``None`` picks the fastest available.
+
+    Returns
+    -------
+    array
+        The gradient with respect to ``x``.
+
+    Examples
+    --------
+    >>> import fastact
+    >>> y = fastact.sigmoid([-1.5, 0.5, 2.0])
+    >>> (fastact.sigmoid_backward_from_output([1.0, 1.0, 1.0], y) + 0.0).round(4).tolist()
+    [0.1491, 0.235, 0.105]
+    """
+    return elementwise_backward_from_output(
+        "sigmoid", grad_output, y, (), out, backend
+    )
+
+
 def tanh(x: ArrayLike, *, out: Any = None, backend: str | None = None) -> Any:
     """Hyperbolic tangent.
 
@@ -238,6 +285,47 @@ def tanh_backward(grad_output: ArrayLike, x: ArrayLike, *, out: Any = None, back
     [0.1807, 0.7864, 0.0707]
     """
     return elementwise_backward("tanh", grad_output, x, (), out, backend)
+
+
+def tanh_backward_from_output(grad_output: ArrayLike, y: ArrayLike, *, out: Any = None, backend: str | None = None) -> Any:
+    """Gradient of :func:`tanh` with respect to its input, from its output.
+
+    ``grad_input = grad_output * dy/dx`` with the derivative written in the output
+    ``y = tanh(x)`` (what PyTorch's autograd saves), so that the backward
+    needs no transcendental function:
+
+        dy/dx = 1 - y^2
+
+    Accuracy: 1 - y^2 loses relative accuracy as |y| nears 1 and is 0 from |x| ~ 9 (float32) / 19 (float64), where the backward from x gives 4 e^(-2|x|); :func:`tanh_backward` (from ``x``) stays accurate
+    there. ``y`` is not checked to lie in the function's range.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient of the loss with respect to the output; same shape as ``y``.
+    y : array_like
+        The forward's output ``tanh(x)`` (float16, float32 or float64; any shape
+        and layout).
+    out : array, optional
+        Where to write the result (same shape and dtype); may be an input.
+    backend : {None, 'numba', 'cython', 'numpy', 'cuda'}
+        Implementation to use; ``None`` picks the fastest available.
+
+    Returns
+    -------
+    array
+        The gradient with respect to ``x``.
+
+    Examples
+    --------
+    >>> import fastact
+    >>> y = fastact.tanh([-1.5, 0.5, 2.0])
+    >>> (fastact.tanh_backward_from_output([1.0, 1.0, 1.0], y) + 0.0).round(4).tolist()
+    [0.1807, 0.7864, 0.0707]
+    """
+    return elementwise_backward_from_output(
+        "tanh", grad_output, y, (), out, backend
+    )
 
 
 def hardtanh(x: ArrayLike, min_val: float = -1.0, max_val: float = 1.0, *, out: Any = None, backend: str | None = None) -> Any:

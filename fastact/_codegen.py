@@ -65,6 +65,16 @@ def _scalar_source(fn) -> str:  # type: ignore[no-untyped-def]
     return src
 
 
+def _scalar_fns(e: table.Elementwise) -> tuple:  # type: ignore[type-arg]
+    """The scalar kernels of an entry: forward, derivative, derivative in the output."""
+    fo = () if e.from_output is None else (e.from_output.deriv,)
+    return (e.fwd, e.deriv, *fo)
+
+
+def _from_output_entries() -> list[table.Elementwise]:
+    return [e for e in table.ENTRIES if e.from_output is not None]
+
+
 def numba_elementwise() -> str:
     out = [
         '"""Numba CPU kernels for the elementwise activations.',
@@ -89,7 +99,7 @@ def numba_elementwise() -> str:
         "",
     ]
     for e in table.ENTRIES:
-        for fn in (e.fwd, e.deriv):
+        for fn in _scalar_fns(e):
             out.append("")
             out.append('@njit(fastmath=_FM, error_model="numpy", inline="always")')
             out.append(_scalar_source(fn))
@@ -120,6 +130,16 @@ def numba_elementwise() -> str:
                 f"        out[i] = g[i] * {e.deriv.__name__}(x[i], a, b)",
                 "",
             ]
+            if e.from_output is not None:
+                out += [
+                    "",
+                    deco,
+                    f"def {n}_bwdy_{mode}(g, y, out, a, b):",
+                    f"    # grad_in = grad_out * ({e.from_output.derivative}), y = {n}(x)",
+                    f"    for i in {rng}(y.shape[0]):",
+                    f"        out[i] = g[i] * {e.from_output.deriv.__name__}(y[i], a, b)",
+                    "",
+                ]
     out.append("")
     out.append("FWD = {")
     for e in table.ENTRIES:
@@ -128,6 +148,11 @@ def numba_elementwise() -> str:
     out.append("BWD = {")
     for e in table.ENTRIES:
         out.append(f'    "{e.name}": ({e.name}_bwd_ser, {e.name}_bwd_par),')
+    out.append("}")
+    out.append("#: the backward from the saved output y (entries with ``from_output``)")
+    out.append("BWD_Y = {")
+    for e in _from_output_entries():
+        out.append(f'    "{e.name}": ({e.name}_bwdy_ser, {e.name}_bwdy_par),')
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -217,7 +242,7 @@ def cython_elementwise() -> str:
         out.append(f"cdef double {name} = {getattr(table, name)!r}")
     out.append("")
     for e in table.ENTRIES:
-        for fn in (e.fwd, e.deriv):
+        for fn in _scalar_fns(e):
             out += ["", _cy_scalar(fn), ""]
     for e in table.ENTRIES:
         n = e.name
@@ -241,12 +266,27 @@ def cython_elementwise() -> str:
             *_cy_loops(e, bwd),
             "",
         ]
+        if e.from_output is not None:
+            bwdy = f"out[i] = g[i] * {e.from_output.deriv.__name__}(y[i], {{a}}, b)"
+            out += [
+                "",
+                "def " + n + "_bwdy_k(const floating[::1] g, const floating[::1] y, "
+                "floating[::1] out, floating a, floating b, int nthreads):",
+                f"    # grad_in = grad_out * ({e.from_output.derivative}), y = {n}(x)",
+                "    cdef Py_ssize_t i, n = y.shape[0]",
+                "    with nogil:",
+                *_cy_loops(e, bwdy),
+                "",
+            ]
     out.append("")
     out.append("FWD = {")
     out += [f'    "{e.name}": {e.name}_fwd_k,' for e in table.ENTRIES]
     out.append("}")
     out.append("BWD = {")
     out += [f'    "{e.name}": {e.name}_bwd_k,' for e in table.ENTRIES]
+    out.append("}")
+    out.append("BWD_Y = {")
+    out += [f'    "{e.name}": {e.name}_bwdy_k,' for e in _from_output_entries()]
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -272,7 +312,7 @@ def cuda_elementwise() -> str:
         "",
     ]
     for e in table.ENTRIES:
-        for fn in (e.fwd, e.deriv):
+        for fn in _scalar_fns(e):
             out += ["", "@cuda.jit(device=True)", _scalar_source(fn), ""]
     # (suffix, how an element is loaded, comment): native dtypes, and float16 storage
     # computed in float32 (no conversion pass over the array; a, b are float32)
@@ -297,6 +337,17 @@ def cuda_elementwise() -> str:
                 f"{ld.format('x[i]')}, a, b)",
                 "",
             ]
+            if e.from_output is not None:
+                out += [
+                    "",
+                    "@cuda.jit",
+                    f"def {n}_bwdy_kernel{suf}(g, y, out, a, b):",
+                    f"    # grad_in = grad_out * ({e.from_output.derivative}), y = {n}(x){note}",
+                    "    for i in range(cuda.grid(1), y.shape[0], cuda.gridsize(1)):",
+                    f"        out[i] = {ld.format('g[i]')} * {e.from_output.deriv.__name__}("
+                    f"{ld.format('y[i]')}, a, b)",
+                    "",
+                ]
     out.append("")
     for suf, _, note in variants:
         for kind, table_name in (("fwd", "FWD"), ("bwd", "BWD")):
@@ -305,6 +356,9 @@ def cuda_elementwise() -> str:
             out.append(f"{table_name}{suf.upper()} = {{")
             out += [f'    "{e.name}": {e.name}_{kind}_kernel{suf},' for e in table.ENTRIES]
             out.append("}")
+        out.append(f"BWD_Y{suf.upper()} = {{")
+        out += [f'    "{e.name}": {e.name}_bwdy_kernel{suf},' for e in _from_output_entries()]
+        out.append("}")
     return "\n".join(out) + "\n"
 
 
@@ -503,8 +557,8 @@ def cython_pointwise() -> str:
 _PW_NUMBA_USERS = ("numba_rowwise.py", "numba_special.py")
 
 
-def _signature(e: table.Elementwise, backward: bool) -> tuple[str, str]:
-    args = ["grad_output: ArrayLike", "x: ArrayLike"] if backward else ["x: ArrayLike"]
+def _signature(e: table.Elementwise, backward: bool, arg: str = "x") -> tuple[str, str]:
+    args = ["grad_output: ArrayLike", f"{arg}: ArrayLike"] if backward else ["x: ArrayLike"]
     names = []
     for p in e.params:
         ann = "str" if p.choices else "float"
@@ -560,6 +614,63 @@ def _doc(e: table.Elementwise, backward: bool) -> str:
 EXAMPLE_X = (-1.5, 0.5, 2.0)
 
 
+def _from_output_example(e: table.Elementwise) -> list[float]:
+    import numpy as np
+
+    assert e.from_output is not None
+    a, b = e.encode(())
+    y = e.ref(np.array(EXAMPLE_X), a, b)
+    return [float(v) + 0.0 for v in np.round(e.from_output.ref_deriv(y, a, b), 4)]
+
+
+def _doc_from_output(e: table.Elementwise) -> str:
+    fo = e.from_output
+    assert fo is not None
+    lines = [
+        f"Gradient of :func:`{e.name}` with respect to its input, from its output.",
+        "",
+        "``grad_input = grad_output * dy/dx`` with the derivative written in the output",
+        f"``y = {e.name}(x)`` (what PyTorch's autograd saves), so that the backward",
+        "needs no transcendental function:",
+        "",
+        f"    {fo.derivative}",
+        "",
+        f"Accuracy: {fo.caveat}; :func:`{e.name}_backward` (from ``x``) stays accurate",
+        "there. ``y`` is not checked to lie in the function's range.",
+        "",
+        "Parameters",
+        "----------",
+        "grad_output : array_like",
+        "    Gradient of the loss with respect to the output; same shape as ``y``.",
+        "y : array_like",
+        f"    The forward's output ``{e.name}(x)`` (float16, float32 or float64; any shape",
+        "    and layout).",
+    ]
+    for p in e.params:
+        kind = "str" if p.choices else "float"
+        desc = p.doc[0].upper() + p.doc[1:]
+        lines += [f"{p.name} : {kind}, default {p.default!r}", f"    {desc}."]
+    lines += [
+        "out : array, optional",
+        "    Where to write the result (same shape and dtype); may be an input.",
+        "backend : {None, 'numba', 'cython', 'numpy', 'cuda'}",
+        "    Implementation to use; ``None`` picks the fastest available.",
+        "",
+        "Returns",
+        "-------",
+        "array",
+        "    The gradient with respect to ``x``.",
+        "",
+        "Examples",
+        "--------",
+        ">>> import fastact",
+        f">>> y = fastact.{e.name}({list(EXAMPLE_X)})",
+        f">>> (fastact.{e.name}_backward_from_output([1.0, 1.0, 1.0], y) + 0.0).round(4).tolist()",
+        repr(_from_output_example(e)),
+    ]
+    return textwrap.indent("\n".join(lines), "    ").lstrip()
+
+
 def _example(e: table.Elementwise, backward: bool) -> list[str]:
     """A doctest whose expected output is the float64 reference, rounded to 4 digits."""
     import numpy as np
@@ -591,13 +702,19 @@ def api() -> str:
         "",
         "from numpy.typing import ArrayLike",
         "",
-        "from fastact._dispatch import elementwise_backward, elementwise_forward",
+        "from fastact._dispatch import (",
+        "    elementwise_backward,",
+        "    elementwise_backward_from_output,",
+        "    elementwise_forward,",
+        ")",
         "",
         "__all__ = [",
     ]
     for e in table.ENTRIES:
         out.append(f'    "{e.name}",')
         out.append(f'    "{e.name}_backward",')
+        if e.from_output is not None:
+            out.append(f'    "{e.name}_backward_from_output",')
     out.append("]")
     for e in table.ENTRIES:
         sig, names = _signature(e, False)
@@ -620,6 +737,19 @@ def api() -> str:
             '    """',
             f'    return elementwise_backward("{e.name}", grad_output, x, {params}, out, backend)',
         ]
+        if e.from_output is not None:
+            sig, names = _signature(e, True, "y")
+            params = f"({names},)" if names else "()"
+            out += [
+                "",
+                "",
+                f"def {e.name}_backward_from_output({sig}) -> Any:",
+                f'    """{_doc_from_output(e)}',
+                '    """',
+                "    return elementwise_backward_from_output(",
+                f'        "{e.name}", grad_output, y, {params}, out, backend',
+                "    )",
+            ]
     return "\n".join(out) + "\n"
 
 
@@ -665,8 +795,8 @@ def ops_table() -> str:
 
     rows = ["| function | kind | signature | computes |", "|---|---|---|---|"]
     for op in registry.OPS:
-        if op.entry is not None:
-            continue
+        if op.entry is not None and op.readme == op.entry.name:
+            continue  # a row of the activation table
         sig = _plain_signature(getattr(fastact, op.name))
         sig = sig.replace(", *, out=None, backend=None", "").replace(", out=None, backend=None", "")
         summary = op.summary.replace("|", "/")

@@ -866,6 +866,9 @@ def apply(c: Call) -> Any:
     if k == "elementwise_backward":
         _no_out(c)
         return _elementwise_backward(c)
+    if k == "elementwise_backward_from_output":
+        _no_out(c)
+        return _elementwise_backward(c, ("grad_output", "y"))
     if k == "rrelu_backward":
         _no_out(c)
         return _elementwise_backward(c, ("grad_output", "slopes"))

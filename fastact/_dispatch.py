@@ -294,23 +294,42 @@ def elementwise_backward(
     return run_op("elementwise_backward", resolve(backend, x), name, grad_output, x, a, b, out)
 
 
-@host_driver("elementwise_backward")
-def _host_elementwise_backward(be: ModuleType, name: str, grad_output: Any, x: Any, a: float,
-                               b: float, out: Any) -> Any:  # fmt: skip
+def elementwise_backward_from_output(
+    name: str, grad_output: Any, y: Any, params: tuple[Any, ...], out: Any, backend: str | None
+) -> Any:
+    a, b = table.BY_NAME[name].encode(params)
+    return run_op(
+        "elementwise_backward_from_output", resolve(backend, y), name, grad_output, y, a, b, out
+    )
+
+
+def _host_backward(run: Callable[..., None], name: str, grad_output: Any, x: Any, a: float,
+                   b: float, out: Any, x_name: str) -> Any:  # fmt: skip
     g = as_float_array(grad_output, "grad_output")
-    x = as_float_array(x)
-    check_same_shape(g, x, "grad_output", "x")
+    x = as_float_array(x, x_name)
+    check_same_shape(g, x, "grad_output", x_name)
     dt = np.promote_types(g.dtype, x.dtype)
     o = host_out(out, x.shape, dt)
     cdt = compute_dtype(dt)
     ca, cb = cdt.type(a), cdt.type(b)
-    run = be.unary_backward
 
     def kernel(gf: np.ndarray, xf: np.ndarray, of: np.ndarray) -> None:
         run(name, gf, xf, of, ca, cb)
 
     res = run_map(kernel, [g, x], o, dt)
     return res if out is None else out
+
+
+@host_driver("elementwise_backward")
+def _host_elementwise_backward(be: ModuleType, name: str, grad_output: Any, x: Any, a: float,
+                               b: float, out: Any) -> Any:  # fmt: skip
+    return _host_backward(be.unary_backward, name, grad_output, x, a, b, out, "x")
+
+
+@host_driver("elementwise_backward_from_output")
+def _host_elementwise_backward_from_output(be: ModuleType, name: str, grad_output: Any, y: Any,
+                                           a: float, b: float, out: Any) -> Any:  # fmt: skip
+    return _host_backward(be.unary_backward_from_output, name, grad_output, y, a, b, out, "y")
 
 
 __all__ = [
@@ -322,6 +341,7 @@ __all__ = [
     "check_same_shape",
     "compute_dtype",
     "elementwise_backward",
+    "elementwise_backward_from_output",
     "elementwise_forward",
     "host_driver",
     "resolve",

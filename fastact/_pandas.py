@@ -19,7 +19,12 @@ import pandas as pd
 
 from fastact._adapt import KINDS, Call, normalize_axis
 
-_TEMPLATE = {"elementwise_backward": "x", "softmax_backward": "y", "maxout_backward": "x"}
+_TEMPLATE = {
+    "elementwise_backward": "x",
+    "elementwise_backward_from_output": "y",
+    "softmax_backward": "y",
+    "maxout_backward": "x",
+}
 _AXES = {"index": 0, "rows": 0, "columns": 1}
 
 
@@ -63,8 +68,9 @@ def apply(c: Call) -> Any:
         a["axis"] = _axis(a["axis"], tmpl)
     res = c.call(**a)
     k = c.kind
-    if k in ("elementwise", "elementwise_backward", "softmax", "softmax_backward", "prelu",
-             "rrelu_backward", "maxout_backward"):  # fmt: skip
+    if k in ("elementwise", "elementwise_backward", "elementwise_backward_from_output",
+             "softmax", "softmax_backward", "prelu", "rrelu_backward",
+             "maxout_backward"):  # fmt: skip
         return _like(tmpl, res)
     if k == "rrelu":
         return tuple(_like(tmpl, r) for r in res) if isinstance(res, tuple) else _like(tmpl, res)

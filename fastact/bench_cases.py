@@ -160,6 +160,25 @@ def _torch_bwd(e: table.Elementwise, a: float, b: float) -> Callable[[dict], Any
     return autograd
 
 
+def _from_output_case(e: table.Elementwise, a: float, b: float, setup: Any) -> Case:
+    """``NAME_backward_from_output(g, y)``: the same ATen kernel as PyTorch's autograd
+    (which saves the output), the like-for-like contender."""
+    fo = e.from_output
+    assert fo is not None
+    name = e.name + "_backward_from_output"
+
+    def run(d, backend):
+        f = getattr(fastact, name)
+        return f(d["g"], d["y"], *d["params"], out=d["out"], backend=backend)
+
+    def np_run(d):
+        with np.errstate(all="ignore"):
+            return d["g"] * fo.ref_deriv(d["y"], a, b)
+
+    return Case(name, "add", setup, run, np_run, _torch_bwd(e, a, b), group="backward",
+                args=lambda d: ((d["g"], d["y"], *d["params"]), {}))  # fmt: skip
+
+
 def _elementwise_cases() -> list[Case]:
     cases = []
     for e in table.ENTRIES:
@@ -192,6 +211,8 @@ def _elementwise_cases() -> list[Case]:
 
         cases.append(Case(e.name, "copy", setup, run_fwd, np_fwd, _torch_fwd(e, a, b),
                           args=lambda d: ((d["x"], *d["params"]), {})))
+        if e.from_output is not None:
+            cases.append(_from_output_case(e, a, b, setup))
         cases.append(
             Case(
                 e.name + "_backward", "add", setup, run_bwd, np_bwd, _torch_bwd(e, a, b),

@@ -239,6 +239,73 @@ def _ew_torch(e: table.Elementwise, backward: bool):
     return bwd if backward else fwd
 
 
+def _from_output_samples(e: table.Elementwise):
+    """(grad_output, y) with y = f(x) rounded to the dtype: the outputs the forward
+    gives, its limits and NaN included."""
+
+    def gen(rng: np.random.Generator, dtype: np.dtype) -> Iterator[Sample]:
+        for params in _ew_params(e):
+            a, b = e.encode(params)
+            for shape in SHAPES:
+                x = values(rng, np.dtype(np.float64), shape)
+                with np.errstate(all="ignore"):
+                    y = np.asarray(e.ref(x, a, b)).astype(dtype)
+                g = values(rng, dtype, shape, specials=False, scale=1.0)
+                yield Sample(args=(g, y, *params))
+
+    return gen
+
+
+def _from_output_ref(e: table.Elementwise):
+    fo = e.from_output
+    assert fo is not None
+
+    def ref(g: Any, y: Any, *params: Any) -> np.ndarray:
+        a, b = e.encode(params)
+        g64, y64 = np.asarray(g, np.float64), np.asarray(y, np.float64)
+        with np.errstate(all="ignore"):
+            return g64 * fo.ref_deriv(y64, a, b)
+
+    return ref
+
+
+def _from_output_torch(e: table.Elementwise):
+    def bwd(g: Any, y: Any, *params: Any) -> np.ndarray:
+        import torch
+
+        op = getattr(torch.ops.aten, e.name + "_backward")  # (grad_output, output)
+        t = torch.from_numpy
+        return op(t(np.asarray(g, np.float64)), t(np.asarray(y, np.float64))).numpy()
+
+    return bwd
+
+
+def _from_output_op(e: table.Elementwise) -> OpInfo:
+    """``NAME_backward_from_output(grad_output, y)``: the backward from the saved output."""
+    assert e.from_output is not None
+    name = e.name + "_backward_from_output"
+    return OpInfo(
+        name=name,
+        kind="elementwise_backward",
+        summary=(
+            f"Gradient of {e.name} from its output y: "
+            f"grad_output * ({e.from_output.derivative})"
+        ),
+        arrays=("grad_output", "y"),
+        params=tuple(ParamRule(name=p.name, rule=p.doc) for p in e.params),
+        ref=_from_output_ref(e),
+        torch_ref=_from_output_torch(e),
+        tol=e.tol,
+        samples=_from_output_samples(e),
+        errors=_ew_errors(e, True),
+        kernels=("unary_backward_from_output",),
+        bench=name,
+        readme=name,
+        backward_of=e.name,
+        entry=e,
+    )
+
+
 def _elementwise_ops() -> list[OpInfo]:
     ops = []
     for e in table.ENTRIES:
@@ -268,6 +335,8 @@ def _elementwise_ops() -> list[OpInfo]:
                     entry=e,
                 )
             )
+        if e.from_output is not None:
+            ops.append(_from_output_op(e))
     return ops
 
 

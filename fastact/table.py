@@ -14,6 +14,10 @@ Each entry carries
   backward kernel is always ``grad_output * deriv(x)``.
 * ``ref`` and ``ref_deriv``: independent float64 NumPy formulas, the test oracle
   and the ``numpy`` backend.
+* ``from_output`` (optional): the derivative written in the output ``y = f(x)``
+  (:class:`FromOutput`), for ``NAME_backward_from_output(grad_output, y)``: the
+  backward from the saved output, as PyTorch's autograd computes sigmoid's and
+  tanh's. Its kernel is always ``grad_output * deriv(y)``.
 * ``params``: up to two float parameters (``a``, ``b``) with PyTorch's defaults;
   a parameter with ``choices`` maps strings to floats (``gelu(approximate=)``).
 
@@ -70,6 +74,23 @@ class Param:
 
 
 @dataclass(frozen=True)
+class FromOutput:
+    """``dy/dx`` as a function of the output ``y = f(x)`` (the saved-output backward).
+
+    ``deriv(y, a, b)`` is a scalar kernel in the restricted style (its argument is
+    named ``x`` as every scalar kernel's, and holds ``y``); ``ref_deriv`` is the
+    independent float64 NumPy formula in ``y``. ``y`` is not checked against the
+    range of ``f``: the formula is applied to whatever is passed.
+    """
+
+    derivative: str
+    deriv: Callable[..., Any]
+    ref_deriv: Callable[..., np.ndarray]
+    #: what the saved-output form loses against the backward from x
+    caveat: str = ""
+
+
+@dataclass(frozen=True)
 class Elementwise:
     """One elementwise activation ``y = f(x; a, b)`` with ``dy/dx = f'(x; a, b)``."""
 
@@ -92,6 +113,8 @@ class Elementwise:
     #: a few arithmetic instructions per element (no transcendental): the Numba
     #: backend runs it on one thread below ``_threads.SERIAL_BELOW_CHEAP`` elements
     cheap: bool = False
+    #: the derivative in the output y: generates ``NAME_backward_from_output``
+    from_output: FromOutput | None = None
 
     def encode(self, values: tuple[Any, ...]) -> tuple[float, float]:
         """Encoded (a, b) for user parameter values (missing ones take defaults)."""
@@ -123,6 +146,17 @@ def _nonpos(x: np.ndarray) -> np.ndarray:
 def _nanpass(d: np.ndarray, x: np.ndarray) -> np.ndarray:
     """NaN in gives NaN out (also for piecewise-constant derivatives)."""
     return np.where(np.isnan(x), np.nan, d)
+
+
+def _extended(f: Callable[[np.ndarray], np.ndarray], y: np.ndarray) -> np.ndarray:
+    """``f(y)`` for float64 ``y`` evaluated in extended precision (x87's 64-bit
+    significand where NumPy has it) and rounded to float64: a float64 reference for a
+    float64 kernel of the same arithmetic. Other dtypes evaluate in their own (the
+    NumPy contender of the benchmarks)."""
+    y = np.asarray(y)
+    if y.dtype == np.float64:
+        return np.asarray(f(y.astype(np.longdouble)), np.float64)
+    return f(y)
 
 
 def _erfc(z: np.ndarray) -> np.ndarray:
@@ -158,6 +192,11 @@ def sigmoid_deriv(x, a, b):
     return _m.sigmoid_deriv(x)
 
 
+def sigmoid_deriv_y(x, a, b):
+    # dy/dx = y (1 - y), x holding y = sigmoid(input)  (1 - y is exact for y >= 1/2)
+    return x * (_m.like(1.0, x) - x)
+
+
 def tanh_fwd(x, a, b):
     # y = tanh(x)
     return _m.tanh(x)
@@ -166,6 +205,13 @@ def tanh_fwd(x, a, b):
 def tanh_deriv(x, a, b):
     # dy/dx = 1 - tanh(x)^2 = 4 e / (1 + e)^2, e = exp(-2|x|)  (no cancellation)
     return _m.tanh_deriv(x)
+
+
+def tanh_deriv_y(x, a, b):
+    # dy/dx = 1 - y^2 = (1 - y) (1 + y), x holding y = tanh(input)  (no cancellation
+    # near |y| = 1: 1 - |y| is exact for |y| >= 1/2)
+    one = _m.like(1.0, x)
+    return (one - x) * (one + x)
 
 
 def hardtanh_fwd(x, a, b):
@@ -465,6 +511,14 @@ ENTRIES: tuple[Elementwise, ...] = (
         lambda x, a, b: _sig(x),
         lambda x, a, b: _sig(x) * _sig(-x),
         lambda F, t: t.sigmoid(),
+        from_output=FromOutput(
+            "dy/dx = y (1 - y)",
+            sigmoid_deriv_y,
+            lambda y, a, b: _extended(lambda v: v * (1 - v), y),
+            "y (1 - y) loses relative accuracy as y nears 1 (5e-4 at x = 10 in float32) "
+            "and is 0 from x ~ 17 (float32) / 37 (float64), where the backward from x "
+            "gives e^-x",
+        ),
     ),
     Elementwise(
         "tanh",
@@ -476,6 +530,14 @@ ENTRIES: tuple[Elementwise, ...] = (
         lambda x, a, b: np.tanh(x),
         lambda x, a, b: 1.0 / np.cosh(x) ** 2,
         lambda F, t: t.tanh(),
+        from_output=FromOutput(
+            "dy/dx = 1 - y^2",
+            tanh_deriv_y,
+            # 1 - y^2 as (1 - y)(1 + y): 1 - y is exact, the rest rounds in 64 bits
+            lambda y, a, b: _extended(lambda v: (1 - v) * (1 + v), y),
+            "1 - y^2 loses relative accuracy as |y| nears 1 and is 0 from |x| ~ 9 "
+            "(float32) / 19 (float64), where the backward from x gives 4 e^(-2|x|)",
+        ),
     ),
     Elementwise(
         "hardtanh",

@@ -22,12 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 C_SOURCE = ROOT / "kernels" / "_cy_elementwise.c"
 REPORT = ROOT / "build" / "vec-report" / "_cy_elementwise.txt"
 
-# out[i] = NAME_fwd(x[i], ...) / out[i] = g[i] * NAME_deriv(x[i], ...) in Cython's C
-_CALL = re.compile(r"__pyx_fuse_(\d)__pyx_f_\w+?_cy_elementwise_(\w+?)_(fwd|deriv)\(\(\*")
+# out[i] = NAME_fwd(x[i], ...) / out[i] = g[i] * NAME_deriv(x[i], ...) /
+# out[i] = g[i] * NAME_deriv_y(y[i], ...) in Cython's C
+_CALL = re.compile(r"__pyx_fuse_(\d)__pyx_f_\w+?_cy_elementwise_(\w+?)_(fwd|deriv|deriv_y)\(\(\*")
 
 
 def _loops() -> dict[tuple[str, str, str], list[range]]:
-    """(activation, fwd|deriv, float32|float64) -> the lines of each loop calling it
+    """(activation, fwd|deriv|deriv_y, float32|float64) -> the lines of each loop calling it
     (from its ``for`` to the store: gcc names one of them)."""
     lines = C_SOURCE.read_text().split("\n")
     found: dict[tuple[str, str, str], list[int]] = {}
@@ -70,7 +71,8 @@ def test_every_elementwise_loop_is_vectorized(name):
     if name in NEEDS_FMA and _portable():
         pytest.skip(f"{name}: its float32 twin needs hardware FMA (portable build)")
     loops = _loops()
-    for kind in ("fwd", "deriv"):
+    kinds = ("fwd", "deriv") + (("deriv_y",) if table.BY_NAME[name].from_output else ())
+    for kind in kinds:
         for dtype in ("float32", "float64"):
             at = loops.get((name, kind, dtype))
             # the parallel (OpenMP) and the serial loop of each kernel (gelu: per form)

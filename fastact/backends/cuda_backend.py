@@ -305,6 +305,16 @@ def unary_backward(name: str, g: Any, x: Any, out: Any, a: Any, b: Any) -> None:
         k[_grid(n), THREADS, current_stream()](g, x, out, ca, cb)
 
 
+def unary_backward_from_output(name: str, g: Any, y: Any, out: Any, a: Any, b: Any) -> None:
+    """out = g * f'(x) written in y = f(x), for the table's activation ``name`` (flat)."""
+    n = y.size
+    if n:
+        dt = str(y.dtype)
+        ca, cb = _scalars(dt, a, b)
+        k = (_ew.BWD_Y_H if dt == "float16" else _ew.BWD_Y)[name]
+        k[_grid(n), THREADS, current_stream()](g, y, out, ca, cb)
+
+
 def prelu(x: Any, w: Any, out: Any, C: int, inner: int) -> None:
     """out_i = x_i for x_i > 0, w[c] x_i otherwise, c = (i // inner) % C (flat)."""
     n = x.size
@@ -512,25 +522,35 @@ def dev_elementwise_forward(name: str, x: Any, a: float, b: float, out: Any) -> 
     return X.give_back(res, rd, out)
 
 
-def dev_elementwise_backward(name: str, grad_output: Any, x: Any, a: float, b: float,
-                             out: Any) -> Any:  # fmt: skip
-    X = _Arr(x, keep_half=True)
+def _dev_backward(run: Any, name: str, grad_output: Any, x: Any, a: float, b: float, out: Any,
+                  x_name: str) -> Any:  # fmt: skip
+    X = _Arr(x, x_name, keep_half=True)
     G = _Arr(grad_output, "grad_output", keep_half=True)
     if G.shape != X.shape:
         raise ValueError(
-            f"grad_output has shape {G.shape} but x has shape {X.shape}; they must match"
+            f"grad_output has shape {G.shape} but {x_name} has shape {X.shape}; they must match"
         )
     if G.cdtype != X.cdtype:
         raise TypeError(
-            f"grad_output ({G.dtype}) and x ({X.dtype}) must have the same dtype on GPU"
+            f"grad_output ({G.dtype}) and {x_name} ({X.dtype}) must have the same dtype on GPU"
         )
     _check_out(out, X.shape, X.dtype)
     res, rd = X.empty(X.shape)
     n = int(np.prod(X.shape))
     if n:
         with on_stream(X.stream):
-            unary_backward(name, G.dev.reshape(n), X.dev.reshape(n), rd.reshape(n), a, b)
+            run(name, G.dev.reshape(n), X.dev.reshape(n), rd.reshape(n), a, b)
     return X.give_back(res, rd, out)
+
+
+def dev_elementwise_backward(name: str, grad_output: Any, x: Any, a: float, b: float,
+                             out: Any) -> Any:  # fmt: skip
+    return _dev_backward(unary_backward, name, grad_output, x, a, b, out, "x")
+
+
+def dev_elementwise_backward_from_output(name: str, grad_output: Any, y: Any, a: float, b: float,
+                                         out: Any) -> Any:  # fmt: skip
+    return _dev_backward(unary_backward_from_output, name, grad_output, y, a, b, out, "y")
 
 
 # --------------------------------------------------------------------------- #

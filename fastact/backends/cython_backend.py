@@ -39,6 +39,12 @@ def unary_backward(name: str, g: np.ndarray, x: np.ndarray, out: np.ndarray, a, 
     _ew.BWD[name](g, x, out, a, b, _nt(x.shape[0]))
 
 
+def unary_backward_from_output(  # type: ignore[no-untyped-def]
+    name: str, g: np.ndarray, y: np.ndarray, out: np.ndarray, a, b
+) -> None:
+    _ew.BWD_Y[name](g, y, out, a, b, _nt(y.shape[0]))
+
+
 def prelu(x: np.ndarray, w: np.ndarray, out: np.ndarray, C: int, inner: int) -> None:
     _rw.prelu_fwd(x, w, out, C, inner, _nt(x.shape[0]))
 

@@ -71,6 +71,16 @@ def unary_backward(name: str, g: np.ndarray, x: np.ndarray, out: np.ndarray, a, 
     _ew.BWD[name][_elementwise_parallel(name, x.shape[0])](g, x, out, a, b)
 
 
+def unary_backward_from_output(  # type: ignore[no-untyped-def]
+    name: str, g: np.ndarray, y: np.ndarray, out: np.ndarray, a, b
+) -> None:
+    # a few arithmetic instructions per element: serial below SERIAL_BELOW_CHEAP as the
+    # table's cheap activations
+    n = y.shape[0]
+    par = n >= _threads.SERIAL_BELOW_CHEAP and not _has_serial(n) and _parallel(n)
+    _ew.BWD_Y[name][par](g, y, out, a, b)
+
+
 def prelu(x: np.ndarray, w: np.ndarray, out: np.ndarray, C: int, inner: int) -> None:
     chunks = _threads.get_num_threads() * 4 if _parallel(x.shape[0]) else 1
     _sp.prelu_fwd(x, w, out, C, inner, chunks)

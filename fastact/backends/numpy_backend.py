@@ -30,6 +30,15 @@ def unary_backward(
         out[...] = g.astype(np.float64) * d
 
 
+def unary_backward_from_output(
+    name: str, g: np.ndarray, y: np.ndarray, out: np.ndarray, a: float, b: float
+) -> None:
+    fo = table.BY_NAME[name].from_output
+    assert fo is not None, name
+    with np.errstate(all="ignore"):
+        out[...] = g.astype(np.float64) * fo.ref_deriv(y.astype(np.float64), float(a), float(b))
+
+
 def prelu(x: np.ndarray, w: np.ndarray, out: np.ndarray, C: int, inner: int) -> None:
     xv = x.reshape(-1, C, inner)
     out.reshape(-1, C, inner)[...] = np.where(xv > 0, xv, w.reshape(1, C, 1) * xv)
