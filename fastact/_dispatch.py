@@ -287,9 +287,47 @@ def _host_elementwise_forward(be: ModuleType, name: str, x: Any, a: float, b: fl
     return res if out is None else out
 
 
+def fast_path_pair(
+    g: Any, x: Any, out: Any, backend: str | None
+) -> tuple[ModuleType, np.ndarray] | None:
+    """:func:`fast_path` for a ``(grad_output, x)`` pair: also ``g`` a C-contiguous NumPy
+    array of ``x``'s dtype and shape, and ``out`` (when given) either ``g`` itself or
+    sharing no memory with it."""
+    if (
+        type(g) is not np.ndarray
+        or type(x) is not np.ndarray
+        or g.dtype != x.dtype
+        or g.shape != x.shape
+        or not g.flags.c_contiguous
+    ):
+        return None
+    fast = fast_path(x, out, backend)
+    if fast is None or (out is not None and out is not g and np.may_share_memory(out, g)):
+        return None
+    return fast
+
+
+def _fast_backward(run_name: str, name: str, g: Any, x: Any, params: tuple[Any, ...], out: Any,
+                   backend: str | None) -> Any:  # fmt: skip
+    """The per-call fast path of the elementwise backward kernels (None: not taken)."""
+    fast = fast_path_pair(g, x, out, backend)
+    if fast is None:
+        return None
+    be, o = fast
+    a, b = _typed_params(name, params, x.dtype)
+    if x.ndim == 1:
+        getattr(be, run_name)(name, g, x, o, a, b)
+    elif x.size:
+        getattr(be, run_name)(name, g.reshape(-1), x.reshape(-1), o.reshape(-1), a, b)
+    return o
+
+
 def elementwise_backward(
     name: str, grad_output: Any, x: Any, params: tuple[Any, ...], out: Any, backend: str | None
 ) -> Any:
+    res = _fast_backward("unary_backward", name, grad_output, x, params, out, backend)
+    if res is not None:
+        return res
     a, b = table.BY_NAME[name].encode(params)
     return run_op("elementwise_backward", resolve(backend, x), name, grad_output, x, a, b, out)
 
@@ -297,6 +335,9 @@ def elementwise_backward(
 def elementwise_backward_from_output(
     name: str, grad_output: Any, y: Any, params: tuple[Any, ...], out: Any, backend: str | None
 ) -> Any:
+    res = _fast_backward("unary_backward_from_output", name, grad_output, y, params, out, backend)
+    if res is not None:
+        return res
     a, b = table.BY_NAME[name].encode(params)
     return run_op(
         "elementwise_backward_from_output", resolve(backend, y), name, grad_output, y, a, b, out
