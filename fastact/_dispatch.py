@@ -226,31 +226,37 @@ def _typed_params(name: str, params: tuple[Any, ...], dt: np.dtype) -> tuple[Any
     return v
 
 
+#: the native float32 / float64 dtypes by identity (NumPy's builtin dtype instances;
+#: an equal dtype that is another object takes the general path, with the same result)
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+
 def fast_path(x: Any, out: Any, backend: str | None) -> tuple[ModuleType, np.ndarray] | None:
     """``(cpu backend, output array)`` when ``x`` is a C-contiguous float32/float64
     NumPy array and ``out`` is absent or usable as is: the per-call fast path that
     skips the general layout handling. None otherwise (take the general path)."""
-    if type(x) is not np.ndarray or x.dtype not in _NATIVE or not x.flags.c_contiguous:
+    if type(x) is not np.ndarray:
+        return None
+    dt = x.dtype
+    if (dt is not _F32 and dt is not _F64) or not x.flags.c_contiguous:
         return None
     be = _backends.auto_cpu() if backend is None else resolve(backend, x)
-    o = _fast_out(x, out)
-    if o is None or getattr(be, "DEVICE", False):
+    if getattr(be, "DEVICE", False):
         return None
-    return be, o
+    if out is None:
+        return be, np.empty_like(x)
+    o = _fast_out(x, out)
+    return None if o is None else (be, o)
 
 
 def _fast_out(x: np.ndarray, out: Any) -> np.ndarray | None:
-    """``out`` (or a new array) when the call can skip the general layout path."""
-    if out is None:
-        return np.empty_like(x)
-    if (
-        type(out) is np.ndarray
-        and out.dtype == x.dtype
-        and out.shape == x.shape
-        and out.flags.c_contiguous
-        and out.flags.writeable
-        and (out is x or not np.may_share_memory(out, x))
-    ):
+    """``out`` when it is a writeable C-contiguous NumPy array of ``x``'s dtype and shape
+    that is ``x`` or shares no memory with it (None: take the general path)."""
+    if type(out) is not np.ndarray or out.dtype is not x.dtype or out.shape != x.shape:
+        return None
+    f = out.flags
+    if f.c_contiguous and f.writeable and (out is x or not np.may_share_memory(out, x)):
         return out
     return None
 
@@ -296,7 +302,7 @@ def fast_path_pair(
     if (
         type(g) is not np.ndarray
         or type(x) is not np.ndarray
-        or g.dtype != x.dtype
+        or g.dtype is not x.dtype
         or g.shape != x.shape
         or not g.flags.c_contiguous
     ):

@@ -23,6 +23,8 @@ except ImportError as exc:  # pragma: no cover - depends on the build
     ) from exc
 
 NAME = "cython"
+#: a host backend: NumPy arrays in and out (the dispatch layer reads this on every call)
+DEVICE = False
 SERIAL_BELOW = _threads.SERIAL_BELOW
 
 

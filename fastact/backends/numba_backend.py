@@ -23,6 +23,8 @@ from fastact.kernels import numba_elementwise as _ew  # noqa: E402
 from fastact.kernels import numba_special as _sp  # noqa: E402
 
 NAME = "numba"
+#: a host backend: NumPy arrays in and out (the dispatch layer reads this on every call)
+DEVICE = False
 SERIAL_BELOW = _threads.SERIAL_BELOW
 _tls = threading.local()
 #: Numba's own limit (its thread pool size), which may be below fastact's

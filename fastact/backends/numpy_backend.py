@@ -15,6 +15,8 @@ from fastact import pointwise as _pw
 from fastact import table
 
 NAME = "numpy"
+#: a host backend: NumPy arrays in and out (the dispatch layer reads this on every call)
+DEVICE = False
 
 
 def unary(name: str, x: np.ndarray, out: np.ndarray, a: float, b: float) -> None:
