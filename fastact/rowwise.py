@@ -18,6 +18,7 @@ from fastact._dispatch import (
     check_same_shape,
     compute_dtype,
     fast_path,
+    fast_path_pair,
     host_driver,
     host_out,
     normalize_axes,
@@ -268,6 +269,18 @@ def _weighted_lse(x2: np.ndarray, b2: np.ndarray, return_sign: bool) -> tuple[An
 
 def _softmax_bwd(grad_output: Any, y: Any, axis: Any, out: Any, backend: Any, log: bool,
                  negate: bool = False) -> Any:  # fmt: skip
+    # fast path: C-contiguous float32/float64 NumPy rows along the last axis (the row
+    # kernels reduce a row before writing it, so out may be grad_output or y itself)
+    nd = y.ndim if type(y) is np.ndarray else 0
+    last = nd > 0 and type(axis) is int and (axis == -1 or axis == nd - 1) and not negate
+    fast = fast_path_pair(grad_output, y, out, backend) if last else None
+    if fast is not None:
+        be, o = fast
+        if y.size:
+            C = y.shape[-1]
+            run = be.log_softmax_backward if log else be.softmax_backward
+            run(grad_output.reshape(-1, C), y.reshape(-1, C), o.reshape(-1, C))
+        return o
     be = resolve(backend, y)
     axes = normalize_axes(axis, np.ndim(y))
     return run_op("softmax_backward", be, grad_output, y, axes, log, out, negate)
