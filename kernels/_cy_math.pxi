@@ -19,6 +19,8 @@ cdef extern from "fa_simd.h" nogil:
     float fa_expf(float x)
     float fa_sigmoid_derivf(float x)
     float fa_tanh_derivf(float x)
+    double fa_sigmoid_deriv_d(double x)
+    double fa_tanh_deriv_d(double x)
 
 from libc.math cimport (
     INFINITY, erfc, erfcf, exp, expf, expm1, expm1f, fabs, fabsf, log, log1p, log1pf, tanh, tanhf,
@@ -93,23 +95,20 @@ cdef inline floating m_sigmoid(floating x) noexcept nogil:
 
 
 cdef inline floating m_sigmoid_deriv(floating x) noexcept nogil:
-    # s (1 - s) = e / (1 + e (e + 2)), e = exp(-|x|) (float32: fa_simd.h, 2^64-scaled)
-    cdef double e
+    # s (1 - s) = e / (1 + e (e + 2)), e = exp(-|x|) (fa_simd.h: float32 2^64-scaled,
+    # float64 the twin of _exp_f64; libm's exp without hardware FMA)
     if floating is float:
         return fa_sigmoid_derivf(x)
     else:
-        e = exp(-fabs(x))
-        return e / (1.0 + e * (e + 2.0))  # (no fma: libm's is scalar without hardware FMA)
+        return fa_sigmoid_deriv_d(x)
 
 
 cdef inline floating m_tanh_deriv(floating x) noexcept nogil:
-    # 1 - tanh^2 = 4 e / (1 + e (e + 2)), e = exp(-2|x|) (float32: fa_simd.h)
-    cdef double e
+    # 1 - tanh^2 = 4 e / (1 + e (e + 2)), e = exp(-2|x|) (fa_simd.h, as m_sigmoid_deriv)
     if floating is float:
         return fa_tanh_derivf(x)
     else:
-        e = exp(-2.0 * fabs(x))
-        return 4.0 * e / (1.0 + e * (e + 2.0))
+        return fa_tanh_deriv_d(x)
 
 
 cdef inline floating m_log1pexp(floating x) noexcept nogil:

@@ -292,7 +292,60 @@ static inline float fa_tanh_derivf(float x) {
     return x == x ? y : x;
 }
 
+/* e^x in float64: the twin of _exp_f64. x clamped to [-746, 710]; n by the 1.5 * 2^52
+ * shifter, r = x - n ln 2 in two parts by fma, e^r = 1 + (e^r - 1) with the Taylor
+ * polynomial of degree 13 by fma, 2^n applied in two halves. NaN is selected back. */
+static inline double fa_bits_d(int64_t i) { union { int64_t i; double d; } u; u.i = i; return u.d; }
+static inline int64_t fa_d_bits(double d) { union { int64_t i; double d; } u; u.d = d; return u.i; }
+
+static inline double fa_exp_d(double x) {
+    double xc = x > -746.0 ? x : -746.0;
+    xc = xc < 710.0 ? xc : 710.0;
+    double vn = fma(xc, 0x1.71547652b82fep+0, 0x1.8p+52);
+    double z = vn - 0x1.8p+52;
+    double r = fma(z, -0x1.a39ef35793c76p-33, fma(z, -0x1.62e42fee00000p-1, xc));
+    double q = fma(0x1.6124613a86d09p-33, r, 0x1.1eed8eff8d898p-29);
+    q = fma(q, r, 0x1.ae64567f544e4p-26);
+    q = fma(q, r, 0x1.27e4fb7789f5cp-22);
+    q = fma(q, r, 0x1.71de3a556c734p-19);
+    q = fma(q, r, 0x1.a01a01a01a01ap-16);
+    q = fma(q, r, 0x1.a01a01a01a01ap-13);
+    q = fma(q, r, 0x1.6c16c16c16c17p-10);
+    q = fma(q, r, 0x1.1111111111111p-7);
+    q = fma(q, r, 0x1.5555555555555p-5);
+    q = fma(q, r, 0x1.5555555555555p-3);
+    q = fma(q, r, 0x1p-1);
+    double p = 1.0 + fma(r * r, q, r);
+    int64_t n = fa_d_bits(vn) - 0x4338000000000000LL; /* in [-1077, 1025] */
+    int64_t n1 = n >> 1;
+    int64_t n2 = n - n1;
+    double s1 = fa_bits_d((int64_t)((uint64_t)(n1 + 1023) << 52));
+    double s2 = fa_bits_d((int64_t)((uint64_t)(n2 + 1023) << 52));
+    double y = p * s1 * s2;
+    return x == x ? y : x;
+}
+
+/* float64 sigmoid'(x) = e / (1 + e (e + 2)), e = e^-|x|, and tanh'(x) = 4 e' / (...),
+ * e' = e^-2|x|: the twins of _sigmoid_deriv_f64 / _tanh_deriv_f64. */
+static inline double fa_sigmoid_deriv_d(double x) {
+    double e = fa_exp_d(-fabs(x));
+    return e / fma(e, e + 2.0, 1.0);
+}
+
+static inline double fa_tanh_deriv_d(double x) {
+    double e = fa_exp_d(-2.0 * fabs(x));
+    return 4.0 * e / fma(e, e + 2.0, 1.0);
+}
+
 #else
+static inline double fa_sigmoid_deriv_d(double x) {
+    double e = exp(-fabs(x));
+    return e / (1.0 + e * (e + 2.0));
+}
+static inline double fa_tanh_deriv_d(double x) {
+    double e = exp(-2.0 * fabs(x));
+    return 4.0 * e / (1.0 + e * (e + 2.0));
+}
 static inline float fa_expf(float x) { return expf(x); }
 static inline float fa_expm1f(float x) { return expm1f(x); }
 static inline float fa_sigmoidf(float x) {
