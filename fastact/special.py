@@ -19,6 +19,7 @@ from fastact._dispatch import (
     check_same_shape,
     compute_dtype,
     elementwise_forward,
+    fast_path_pair,
     host_driver,
     host_out,
     normalize_axis,
@@ -189,6 +190,12 @@ def rrelu_backward(
     grad_output: ArrayLike, slopes: ArrayLike, *, out: Any = None, backend: str | None = None
 ) -> Any:
     """Gradient of :func:`rrelu` in training: ``grad_input = grad_output * slopes``."""
+    fast = fast_path_pair(grad_output, slopes, out, backend)
+    if fast is not None:  # C-contiguous NumPy arrays of one dtype and shape
+        be, o = fast
+        if o.size:
+            be.multiply(np.reshape(grad_output, -1), np.reshape(slopes, -1), o.reshape(-1))
+        return o
     return run_op("rrelu_backward", resolve(backend, grad_output), grad_output, slopes, out)
 
 
