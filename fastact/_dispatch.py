@@ -210,7 +210,10 @@ def _typed_params(name: str, params: tuple[Any, ...], dt: np.dtype) -> tuple[Any
             return v
     try:
         # the sign of zero is part of the key: (0.0,) == (-0.0,) for a dict
-        signs = tuple(math.copysign(1.0, p) if type(p) is float else 0.0 for p in params)
+        # (np.float64(-0.0) == np.float64(0.0) and hashes alike, as the Python floats)
+        signs = tuple(
+            math.copysign(1.0, p) if isinstance(p, (float, np.floating)) else 0.0 for p in params
+        )
         key = (name, params, tuple(map(type, params)), signs, dt)
         v = _TYPED_PARAMS.get(key)
     except TypeError:  # unhashable parameter: validate (and fail) the slow way

@@ -261,10 +261,12 @@ def _from_output_ref(e: table.Elementwise):
     assert fo is not None
 
     def ref(g: Any, y: Any, *params: Any) -> np.ndarray:
+        # the formula in y evaluated in extended precision (x87's 64-bit significand
+        # where NumPy has it): for float64 y, not the float64 kernel's own arithmetic
         a, b = e.encode(params)
-        g64, y64 = np.asarray(g, np.float64), np.asarray(y, np.float64)
+        g64, yl = np.asarray(g, np.float64), np.asarray(y, np.longdouble)
         with np.errstate(all="ignore"):
-            return g64 * fo.ref_deriv(y64, a, b)
+            return g64 * np.asarray(fo.ref_deriv(yl, a, b), np.float64)
 
     return ref
 

@@ -261,6 +261,22 @@ def test_typed_parameter_cache_keeps_the_sign_of_zero():
     assert np.all(np.signbit(a)) and not np.any(np.signbit(b))
 
 
+
+@pytest.mark.parametrize("zero", [np.float64, np.float32], ids=["np.float64", "np.float32"])
+def test_typed_parameter_cache_keeps_the_sign_of_a_numpy_zero(zero):
+    # np.float64(-0.0) == np.float64(0.0) and hashes alike: the cache key holds the sign
+    # of NumPy scalars too (it held it for Python floats only), forward and backward
+    x = np.array([-1.0, -2.0])
+    g = np.ones(2)
+    for first, second in ((0.0, -0.0), (-0.0, 0.0)):
+        fastact.leaky_relu(x, zero(first))
+        fastact.leaky_relu_backward(g, x, zero(first))
+        y = fastact.leaky_relu(x, zero(second))
+        d = fastact.leaky_relu_backward(g, x, zero(second))
+        assert np.all(np.signbit(y) == (second == 0.0 and not np.signbit(second))), (first, y)
+        assert np.all(np.signbit(d) == bool(np.signbit(second))), (first, d)
+
+
 @pytest.mark.parametrize("backend", fastact.available_backends())
 def test_reduced_loss_is_written_into_out_on_every_backend(backend):
     """The CUDA backend ignored out= for a reduced loss; now every backend writes it."""
