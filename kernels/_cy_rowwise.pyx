@@ -29,6 +29,11 @@ cdef extern from "fa_rows.h" nogil:
     void fa_exp_row_pf_f(const float* x, float* buf, Py_ssize_t n, float sh, const float* xn, float* bn)
     void fa_exp_row_pf_d(const double* x, double* buf, Py_ssize_t n, double sh, const double* xn,
                          double* bn)
+    void fa_maxout_f_fwd(const float* x, float* out, Py_ssize_t K, Py_ssize_t pieces)
+    void fa_maxout_d_fwd(const double* x, double* out, Py_ssize_t K, Py_ssize_t pieces)
+    void fa_maxout_f_bwd(const float* x, const float* g, float* gx, Py_ssize_t K, Py_ssize_t pieces)
+    void fa_maxout_d_bwd(const double* x, const double* g, double* gx, Py_ssize_t K,
+                         Py_ssize_t pieces)
 
 
 cdef inline double row_max(const floating* x, Py_ssize_t n) noexcept nogil:
@@ -371,34 +376,24 @@ def multiply(const floating[::1] a, const floating[::1] b, floating[::1] out, in
 
 
 def maxout_fwd(const floating[:, ::1] x, floating[:, ::1] out, Py_ssize_t pieces, int nthreads):
-    cdef Py_ssize_t M = out.shape[0], K = out.shape[1], m, k, p, base
-    cdef floating best, v
+    # out[m, k] = max_p x[m, k * pieces + p] (NaN wins): one row per iteration, the groups
+    # scanned by fa_rows.h's branch-free fa_maxout_*_fwd
+    cdef Py_ssize_t M = out.shape[0], K = out.shape[1], m
     with nogil:
         for m in prange(M, num_threads=max(nthreads, 1), schedule="static"):
-            for k in range(K):
-                base = k * pieces
-                best = x[m, base]
-                for p in range(1, pieces):
-                    v = x[m, base + p]
-                    if maxout_wins(v, best):
-                        best = v
-                out[m, k] = best
+            if floating is float:
+                fa_maxout_f_fwd(&x[m, 0], &out[m, 0], K, pieces)
+            else:
+                fa_maxout_d_fwd(&x[m, 0], &out[m, 0], K, pieces)
 
 
 def maxout_bwd(const floating[:, ::1] g, const floating[:, ::1] x, floating[:, ::1] gx, Py_ssize_t pieces,
                int nthreads):
-    cdef Py_ssize_t M = g.shape[0], K = g.shape[1], m, k, p, base, arg
-    cdef floating best, v
+    # gx[m, k * pieces + p*] = g[m, k] for the first maximal p*, 0 elsewhere (fa_maxout_*_bwd)
+    cdef Py_ssize_t M = g.shape[0], K = g.shape[1], m
     with nogil:
         for m in prange(M, num_threads=max(nthreads, 1), schedule="static"):
-            for k in range(K):
-                base = k * pieces
-                best = x[m, base]
-                arg = 0
-                for p in range(1, pieces):
-                    v = x[m, base + p]
-                    if maxout_wins(v, best):
-                        best = v
-                        arg = p
-                for p in range(pieces):
-                    gx[m, base + p] = g[m, k] if p == arg else 0
+            if floating is float:
+                fa_maxout_f_bwd(&x[m, 0], &g[m, 0], &gx[m, 0], K, pieces)
+            else:
+                fa_maxout_d_bwd(&x[m, 0], &g[m, 0], &gx[m, 0], K, pieces)

@@ -96,4 +96,58 @@ static inline double fa_dot_d(const double* a, const double* b, ptrdiff_t n) { F
 #undef FA_X
 #undef FA_AB
 #undef FA_SUM_BODY
+/* maxout over one row: out[k] = max_p x[k pieces + p] (the first NaN wins, ties keep the
+ * first: maxout_wins of _cy_pointwise.pxi), and its backward, gx[k pieces + p*] = g[k] for
+ * the winning p*, 0 elsewhere. The pieces are the outer loop and the groups the inner one,
+ * so that no running maximum is carried from one iteration to the next (the group-by-group
+ * scan was a chain of compares and selects, or a branch that random data mispredicted:
+ * 3.7 ms over 2^20 float32 on one thread, against 0.83 ms for zeros); the backward keeps
+ * the maxima and (32-bit) indices of FA_MAXOUT_BLOCK groups on the stack and zeroes the
+ * block before writing each group's gradient. */
+#define FA_MAXOUT_BLOCK 256
+#define FA_MAXOUT(NAME, T)                                                               \
+    static inline void NAME##_fwd(const T* x, T* out, ptrdiff_t K, ptrdiff_t pieces) {   \
+        for (ptrdiff_t k = 0; k < K; k++) out[k] = x[k * pieces];                        \
+        for (ptrdiff_t p = 1; p < pieces; p++)                                           \
+            for (ptrdiff_t k = 0; k < K; k++) {                                          \
+                T v = x[k * pieces + p], b = out[k];                                     \
+                int w = (v > b) | ((v != v) & (b == b));                                 \
+                out[k] = w ? v : b;                                                      \
+            }                                                                            \
+    }                                                                                    \
+    static inline void NAME##_bwd(const T* x, const T* g, T* gx, ptrdiff_t K,            \
+                                  ptrdiff_t pieces) {                                    \
+        T best[FA_MAXOUT_BLOCK];                                                         \
+        int32_t arg[FA_MAXOUT_BLOCK];                                                    \
+        if (pieces > INT32_MAX) { /* groups of over 2^31 elements: group by group */     \
+            for (ptrdiff_t k = 0; k < K; k++) {                                          \
+                const T* xk = x + k * pieces;                                            \
+                T b = xk[0];                                                             \
+                ptrdiff_t a = 0;                                                         \
+                for (ptrdiff_t p = 1; p < pieces; p++)                                   \
+                    if ((xk[p] > b) | ((xk[p] != xk[p]) & (b == b))) { b = xk[p]; a = p; } \
+                for (ptrdiff_t p = 0; p < pieces; p++)                                   \
+                    gx[k * pieces + p] = p == a ? g[k] : (T)0;                           \
+            }                                                                            \
+            return;                                                                      \
+        }                                                                                \
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += FA_MAXOUT_BLOCK) {                          \
+            ptrdiff_t n = K - k0 < FA_MAXOUT_BLOCK ? K - k0 : FA_MAXOUT_BLOCK;           \
+            const T* xb = x + k0 * pieces;                                               \
+            T* gb = gx + k0 * pieces;                                                    \
+            for (ptrdiff_t j = 0; j < n; j++) { best[j] = xb[j * pieces]; arg[j] = 0; }  \
+            for (ptrdiff_t p = 1; p < pieces; p++)                                       \
+                for (ptrdiff_t j = 0; j < n; j++) {                                      \
+                    T v = xb[j * pieces + p], b = best[j];                               \
+                    int w = (v > b) | ((v != v) & (b == b));                             \
+                    best[j] = w ? v : b;                                                 \
+                    arg[j] = w ? (int32_t)p : arg[j];                                    \
+                }                                                                        \
+            memset(gb, 0, (size_t)(n * pieces) * sizeof(T));                            \
+            for (ptrdiff_t j = 0; j < n; j++) gb[j * pieces + arg[j]] = g[k0 + j];       \
+        }                                                                                \
+    }
+FA_MAXOUT(fa_maxout_f, float)
+FA_MAXOUT(fa_maxout_d, double)
+
 #endif

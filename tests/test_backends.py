@@ -256,6 +256,33 @@ def test_maxout(name, dtype):
     _compare(name, bwd, EXACT, dtype, "maxout_backward")
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", COMPARED)
+@pytest.mark.parametrize("pieces", [1, 2, 5])
+def test_maxout_long_rows(name, dtype, pieces):
+    # rows of 601 groups (the Cython kernel works in blocks of 256 groups, pieces outer):
+    # ties, NaN (the first wins) and infinities at random places
+    rng = np.random.default_rng(pieces)
+    x = rng.integers(-3, 4, size=(3, 601 * pieces)).astype(dtype)
+    x[rng.random(x.shape) < 0.03] = np.nan
+    x[rng.random(x.shape) < 0.03] = np.inf
+    x[rng.random(x.shape) < 0.03] = -np.inf
+    g = rng.normal(size=(3, 601)).astype(dtype)
+
+    def fwd(r: Run) -> list:
+        out = r.empty(g.shape, dtype)
+        r.be.maxout(r.put(x), out, pieces)
+        return [out]
+
+    def bwd(r: Run) -> list:
+        gx = r.empty(x.shape, dtype)
+        r.be.maxout_backward(r.put(g), r.put(x), gx, pieces)
+        return [gx]
+
+    _compare(name, fwd, EXACT, dtype, f"maxout pieces={pieces}")
+    _compare(name, bwd, EXACT, dtype, f"maxout_backward pieces={pieces}")
+
+
 # --- row-wise -----------------------------------------------------------------
 
 
