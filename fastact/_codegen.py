@@ -568,6 +568,30 @@ def _signature(e: table.Elementwise, backward: bool, arg: str = "x") -> tuple[st
     return ", ".join(args), ", ".join(names)
 
 
+def _doc_params_and_returns(e: table.Elementwise, returns: str) -> list[str]:
+    """The docstring lines shared by every generated function: the entry's parameters,
+    ``out`` and ``backend``, the Returns section and the Examples heading."""
+    lines = []
+    for p in e.params:
+        kind = "str" if p.choices else "float"
+        desc = p.doc[0].upper() + p.doc[1:]
+        lines += [f"{p.name} : {kind}, default {p.default!r}", f"    {desc}."]
+    return lines + [
+        "out : array, optional",
+        "    Where to write the result (same shape and dtype); may be an input.",
+        "backend : {None, 'numba', 'cython', 'numpy', 'cuda'}",
+        "    Implementation to use; ``None`` picks the fastest available.",
+        "",
+        "Returns",
+        "-------",
+        "array",
+        "    " + returns,
+        "",
+        "Examples",
+        "--------",
+    ]
+
+
 def _doc(e: table.Elementwise, backward: bool) -> str:
     lines = []
     if backward:
@@ -587,25 +611,8 @@ def _doc(e: table.Elementwise, backward: bool) -> str:
             "    Gradient of the loss with respect to the output; same shape as ``x``.",
         ]
     lines += ["x : array_like", "    Input (float16, float32 or float64; any shape and layout)."]
-    for p in e.params:
-        kind = "str" if p.choices else "float"
-        desc = p.doc[0].upper() + p.doc[1:]
-        lines += [f"{p.name} : {kind}, default {p.default!r}", f"    {desc}."]
-    lines += [
-        "out : array, optional",
-        "    Where to write the result (same shape and dtype); may be an input.",
-        "backend : {None, 'numba', 'cython', 'numpy', 'cuda'}",
-        "    Implementation to use; ``None`` picks the fastest available.",
-        "",
-        "Returns",
-        "-------",
-        "array",
-        "    " + ("The gradient with respect to ``x``." if backward else "The activation."),
-        "",
-        "Examples",
-        "--------",
-        ">>> import fastact",
-    ]
+    returns = "The gradient with respect to ``x``." if backward else "The activation."
+    lines += [*_doc_params_and_returns(e, returns), ">>> import fastact"]
     lines += _example(e, backward)
     return textwrap.indent("\n".join(lines), "    ").lstrip()
 
@@ -646,23 +653,8 @@ def _doc_from_output(e: table.Elementwise) -> str:
         f"    The forward's output ``{e.name}(x)`` (float16, float32 or float64; any shape",
         "    and layout).",
     ]
-    for p in e.params:
-        kind = "str" if p.choices else "float"
-        desc = p.doc[0].upper() + p.doc[1:]
-        lines += [f"{p.name} : {kind}, default {p.default!r}", f"    {desc}."]
     lines += [
-        "out : array, optional",
-        "    Where to write the result (same shape and dtype); may be an input.",
-        "backend : {None, 'numba', 'cython', 'numpy', 'cuda'}",
-        "    Implementation to use; ``None`` picks the fastest available.",
-        "",
-        "Returns",
-        "-------",
-        "array",
-        "    The gradient with respect to ``x``.",
-        "",
-        "Examples",
-        "--------",
+        *_doc_params_and_returns(e, "The gradient with respect to ``x``."),
         ">>> import fastact",
         f">>> y = fastact.{e.name}({list(EXAMPLE_X)})",
         f">>> (fastact.{e.name}_backward_from_output([1.0, 1.0, 1.0], y) + 0.0).round(4).tolist()",
