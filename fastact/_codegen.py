@@ -444,7 +444,7 @@ def numba_pointwise() -> str:
         "import numpy as np",
         "from numba import njit",
         "",
-        "from fastact._math import exp, log1p  # the CPU kernels' math (vectorizable)",
+        "from fastact._math import exp, log1p_unit  # the CPU kernels' math (vectorizable)",
         *_pw_constants_py(),
         "",
         "INF = math.inf",
@@ -481,6 +481,7 @@ def cuda_pointwise() -> str:
         "INF = math.inf",
         "exp = math.exp",
         "log1p = math.log1p",
+        "log1p_unit = math.log1p",
     ]
     deco = "@cuda.jit(device=True)"
     for sig, body in (("select(c, a, b)", "a if c else b"), ("u64(a)", "uint64(a)"),
@@ -532,6 +533,7 @@ def cython_pointwise() -> str:
         ("double mul_add(double a, double b, double c)", "a * b + c  # -ffp-contract=off"),
         ("uint64_t u64(uint64_t a)", "a"),
         ("double to_f64(uint64_t a)", "<double>a"),
+        ("double log1p_unit(double t)", "log1p(t)  # t in [0, 1]"),
     ]
     for sig, body in helpers:
         out += ["", "", f"cdef inline {sig} noexcept nogil:", f"    return {body}"]

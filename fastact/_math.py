@@ -980,11 +980,8 @@ _TWO_M64_F = _F(2.0**-64)
 
 
 @njit(**_J)
-def _log1pexp_f32(x):
-    # |x| clamped at 120 (t = 2^-64 E underflows to 0 beyond; NaN passes, and is
-    # selected back at the end: its payload would reach E's exponent field)
-    wide_vectors()
-    t = _exp64_neg_abs_f32(x) * _TWO_M64_F
+def _log1p_unit_f32(t):
+    # log1p(t) for t in [0, 1] (NaN passes): f = t or (t - 1) / 2, see above
     big = t >= _HALF_F
     f = (t - _ONE_F) * _HALF_F if big else t
     c = _L1P_P_F
@@ -1001,27 +998,50 @@ def _log1pexp_f32(x):
     lg = fma(f * f, q, f)
     kh = _LN2HI_F if big else _F(0.0)
     kl = _LN2LO_F if big else _F(0.0)
-    y = kh + (lg + kl)
+    return kh + (lg + kl)
+
+
+@njit(**_J)
+def _log1pexp_f32(x):
+    # |x| clamped at 120 (t = 2^-64 E underflows to 0 beyond; NaN passes, and is
+    # selected back at the end: its payload would reach E's exponent field)
+    wide_vectors()
+    y = _log1p_unit_f32(_exp64_neg_abs_f32(x) * _TWO_M64_F)
     y = y + (x if x > _F(0.0) else _F(0.0))
     return y if x == x else x
 
 
 @njit(**_J)
-def _log1pexp_f64(x):
-    wide_vectors()
-    t = exp(-abs(x))
+def _log1p_unit_f64(t):
+    # log1p(t) for t in [0, 1] (NaN passes): f = t or (t - 1) / 2, see above; one
+    # division (log1p's general path has two, and the exponent split)
     big = t >= 0.5
     f = (t - 1.0) * 0.5 if big else t
     lg = _log1p_reduced_f64(f)
     kh = _LN2HI_D if big else 0.0
     kl = _LN2LO_D if big else 0.0
-    y = kh + (lg + kl)
+    return kh + (lg + kl)
+
+
+@njit(**_J)
+def _log1pexp_f64(x):
+    wide_vectors()
+    y = _log1p_unit_f64(exp(-abs(x)))
     return y + (x if x > 0.0 else 0.0)
 
 
 # (libmvec's expf/log1pf composed took 0.8 ns per float32 element where the pair of
 # this module's exp and log1p took 1.4: the fused functions above replace both)
 _dispatch(log1pexp, _log1pexp_f32, _log1pexp_f64)
+
+
+def log1p_unit(t):
+    """log(1 + t) for t in [0, 1], such as t = e**-|x| (NaN passes): the reduction of
+    :func:`log1pexp` (no rounded 1 + t to correct, one division for float64)."""
+    return math.log1p(t)
+
+
+_dispatch(log1p_unit, _log1p_unit_f32, _log1p_unit_f64)
 if _mvec.HAVE_LIBMVEC:
 
     @njit(**_J)

@@ -56,7 +56,8 @@ def _check_loss_out(out: Any, reduction: str, shape: tuple, dtype: Any) -> None:
 
 
 def _reduce(loss: np.ndarray, reduction: str, denom: float, shape: tuple, dtype, out) -> Any:
-    """Reduce the float64 per-element losses; ``out`` receives the result if given."""
+    """Reduce the float64 per-element losses (or partial sums of them, for a reduced
+    pointwise loss); ``out`` receives the result if given."""
     if reduction == "none":
         r = loss.reshape(shape)
     else:
@@ -289,7 +290,9 @@ def _host_bce_with_logits(be: Any, logits: Any, target: Any, weight: Any, pos_we
     inputs = [x, target, weight, pos_weight]
     buf = _grad_dest(go, cdt, x, inputs) if return_grad else None
     x1 = c_flat(x, cdt)
-    loss = be.bce_with_logits(x1, t1, w, pw, scale, return_grad, buf) if n else np.zeros(0)
+    per_element = red == "none"  # else the kernel may return partial sums of the losses
+    loss = (be.bce_with_logits(x1, t1, w, pw, scale, return_grad, buf, per_element) if n
+            else np.zeros(0))  # fmt: skip
     result = _reduce(loss, red, float(n), x.shape, x.dtype, out)
     if not return_grad:
         return result
@@ -328,7 +331,8 @@ def _host_mse(be: Any, input: Any, target: Any, reduction: str, return_grad: boo
     go = _grad_buffer(grad_out, x) if return_grad else None
     _check_loss_out(out, red, x.shape, x.dtype)
     buf = _grad_dest(go, cdt, x, [x, target]) if return_grad else None
-    loss = be.mse(c_flat(x, cdt), t1, scale, return_grad, buf) if n else np.zeros(0)
+    per_element = red == "none"  # else the kernel may return partial sums of the losses
+    loss = be.mse(c_flat(x, cdt), t1, scale, return_grad, buf, per_element) if n else np.zeros(0)
     result = _reduce(loss, red, float(n), x.shape, x.dtype, out)
     if not return_grad:
         return result

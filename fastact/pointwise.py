@@ -4,9 +4,9 @@ The BCE-with-logits and MSE element and gradient, the maxout scan rule, the
 SplitMix64 uniform and the RReLU slope drawn from it, and the row-shift rules of
 the softmax family. Each is a function in the restricted style of
 :mod:`fastact.table`: straight-line float64 arithmetic, math through ``_p.``
-(``exp``, ``log1p``, ``select(cond, a, b)`` in place of ``if``, ``mul_add``,
-``u64``, ``to_f64``), no loops and no early returns. ``python -m fastact._codegen``
-compiles them into every backend:
+(``exp``, ``log1p``, ``log1p_unit`` (log1p of t in [0, 1]), ``select(cond, a, b)``
+in place of ``if``, ``mul_add``, ``u64``, ``to_f64``), no loops and no early returns.
+``python -m fastact._codegen`` compiles them into every backend:
 
 * Numba CPU: ``kernels/numba_pointwise.py`` (``@njit(inline="always")``),
 * Numba CUDA: ``kernels/cuda_pointwise.py`` (``@cuda.jit(device=True)``),
@@ -55,6 +55,7 @@ def _to_f64(a: Any) -> Any:
 _p = SimpleNamespace(
     exp=np.exp,
     log1p=np.log1p,
+    log1p_unit=np.log1p,  # log1p of t in [0, 1]: the compiled backends reduce it cheaper
     select=np.where,
     mul_add=lambda a, b, c: a * b + c,
     u64=_u64,
@@ -63,20 +64,25 @@ _p = SimpleNamespace(
 )
 
 
-def bce_loss(x: F64, t: F64, w: F64, pw: F64) -> F64:
-    """BCE-with-logits of one element (PyTorch's ``pos_weight`` form), stable:
+def bce_exp(x: F64) -> F64:
+    """e = exp(-|x|), in (0, 1]: the one exponential that bce_loss and bce_grad share."""
+    return _p.exp(-abs(x))
 
-    l = w ((1 - t) x + (1 + (pw - 1) t) (log1p(exp(-|x|)) + max(-x, 0)))
+
+def bce_loss(x: F64, t: F64, w: F64, pw: F64, e: F64) -> F64:
+    """BCE-with-logits of one element (PyTorch's ``pos_weight`` form), stable, with
+    e = bce_exp(x) = exp(-|x|):
+
+    l = w ((1 - t) x + (1 + (pw - 1) t) (log1p(e) + max(-x, 0)))
     """
     lw = 1.0 + (pw - 1.0) * t
-    e = _p.exp(-abs(x))
-    return w * ((1.0 - t) * x + lw * (_p.log1p(e) + _p.select(x < 0.0, -x, 0.0)))
+    return w * ((1.0 - t) * x + lw * (_p.log1p_unit(e) + _p.select(x < 0.0, -x, 0.0)))
 
 
-def bce_grad(x: F64, t: F64, w: F64, pw: F64) -> F64:
-    """dl/dx = w ((1 + (pw - 1) t) sigmoid(x) - pw t); sigmoid from exp(-|x|), no overflow."""
+def bce_grad(x: F64, t: F64, w: F64, pw: F64, e: F64) -> F64:
+    """dl/dx = w ((1 + (pw - 1) t) sigmoid(x) - pw t); sigmoid from e = exp(-|x|)
+    (1 / (1 + e) or e / (1 + e)), no overflow."""
     lw = 1.0 + (pw - 1.0) * t
-    e = _p.exp(-abs(x))
     sg = _p.select(x >= 0.0, 1.0, e) / (1.0 + e)
     return w * (lw * sg - pw * t)
 
@@ -129,6 +135,7 @@ def lse_shift(m: F64) -> F64:
 
 #: every formula, in the order the generated modules define them
 FORMULAS = (
+    bce_exp,
     bce_loss,
     bce_grad,
     mse_loss,

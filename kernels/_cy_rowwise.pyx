@@ -26,6 +26,8 @@ cdef extern from "fa_rows.h" nogil:
     double fa_sum_d(const double* x, Py_ssize_t n)
     double fa_dot_f(const float* a, const float* b, Py_ssize_t n)
     double fa_dot_d(const double* a, const double* b, Py_ssize_t n)
+    double fa_sqdiff_f(const float* a, const float* b, Py_ssize_t n)
+    double fa_sqdiff_d(const double* a, const double* b, Py_ssize_t n)
     void fa_exp_row_pf_f(const float* x, float* buf, Py_ssize_t n, float sh, const float* xn, float* bn)
     void fa_exp_row_pf_d(const double* x, double* buf, Py_ssize_t n, double sh, const double* xn,
                          double* bn)
@@ -291,32 +293,86 @@ def cross_entropy_prob(const floating[:, ::1] x, const floating[:, ::1] q, const
                     grad[r, j] = <floating>(scale * (p * wq - wj * qj))
 
 
+# Pointwise losses: per-element losses (reduction="none"), or one double partial sum per
+# block of LOSS_BLOCK elements (fastact.backends.interface.LOSS_BLOCK; the partition does
+# not depend on the thread count).
+cdef enum:
+    LOSS_BLOCK = 4096
+PY_LOSS_BLOCK = LOSS_BLOCK
+
+
+cdef inline void _bce_span(const floating* x, const floating* t, const double* w, const double* pw,
+                           bint has_w, bint has_pw, double scale, double* dst, floating* grad,
+                           bint want_grad, Py_ssize_t m) noexcept nogil:
+    # dst[i] = bce_loss(x_i, t_i, w_i, pw_i, e_i), grad[i] = scale bce_grad(...), i < m,
+    # one exponential e_i = bce_exp(x_i) per element
+    cdef Py_ssize_t i
+    cdef double xi, ti, wi, pwi, e
+    for i in range(m):
+        xi = x[i]
+        ti = t[i]
+        wi = w[i] if has_w else 1.0
+        pwi = pw[i] if has_pw else 1.0
+        e = bce_exp(xi)
+        dst[i] = bce_loss(xi, ti, wi, pwi, e)
+        if want_grad:
+            grad[i] = <floating>(scale * bce_grad(xi, ti, wi, pwi, e))
+
+
+cdef double _bce_block_sum(const floating* x, const floating* t, const double* w, const double* pw,
+                           bint has_w, bint has_pw, double scale, floating* grad, bint want_grad,
+                           Py_ssize_t m) noexcept nogil:
+    # the sum of a block's m <= LOSS_BLOCK losses (a buffer on this thread's stack)
+    cdef double buf[LOSS_BLOCK]
+    _bce_span(x, t, w, pw, has_w, has_pw, scale, buf, grad, want_grad, m)
+    return fa_sum_d(buf, m)
+
+
 def bce_with_logits(const floating[::1] x, const floating[::1] t, const double[::1] w, const double[::1] pw, bint has_w,
                     bint has_pw, double scale, double[::1] loss, floating[::1] grad,
                     bint want_grad, int nthreads):
-    # loss_i = bce_loss(x_i, t_i, w_i, pw_i), grad_i = scale bce_grad(...) (pointwise.py)
-    cdef Py_ssize_t n = x.shape[0], i
-    cdef double xi, ti, wi, pwi
+    # loss_i = bce_loss(x_i, t_i, w_i, pw_i, e_i), grad_i = scale bce_grad(...) (pointwise.py);
+    # loss has x's size, or one entry per block (the block's sum)
+    cdef Py_ssize_t n = x.shape[0], b, lo, m
+    cdef Py_ssize_t nb = (n + LOSS_BLOCK - 1) // LOSS_BLOCK
+    cdef bint per_element = loss.shape[0] == n
+    if n == 0:
+        return
     with nogil:
-        for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
-            xi = x[i]
-            ti = t[i]
-            wi = w[i] if has_w else 1.0
-            pwi = pw[i] if has_pw else 1.0
-            loss[i] = bce_loss(xi, ti, wi, pwi)
-            if want_grad:
-                grad[i] = <floating>(scale * bce_grad(xi, ti, wi, pwi))
+        for b in prange(nb, num_threads=max(nthreads, 1), schedule="static"):
+            lo = b * LOSS_BLOCK
+            m = min(LOSS_BLOCK, n - lo)
+            if per_element:
+                _bce_span(&x[lo], &t[lo], &w[lo] if has_w else &w[0], &pw[lo] if has_pw else &pw[0],
+                          has_w, has_pw, scale, &loss[lo], &grad[lo] if want_grad else &grad[0],
+                          want_grad, m)
+            else:
+                loss[b] = _bce_block_sum(&x[lo], &t[lo], &w[lo] if has_w else &w[0],
+                                         &pw[lo] if has_pw else &pw[0], has_w, has_pw, scale,
+                                         &grad[lo] if want_grad else &grad[0], want_grad, m)
 
 
 def mse(const floating[::1] x, const floating[::1] t, double scale, double[::1] loss, floating[::1] grad,
         bint want_grad, int nthreads):
-    # loss_i = mse_loss(x_i, t_i) = (x_i - t_i)^2, grad_i = scale mse_grad = 2 scale (x_i - t_i)
-    cdef Py_ssize_t n = x.shape[0], i
+    # loss_i = mse_loss(x_i, t_i) = (x_i - t_i)^2, grad_i = scale mse_grad = 2 scale (x_i - t_i);
+    # loss has x's size, or one entry per block (the block's sum)
+    cdef Py_ssize_t n = x.shape[0], b, lo, hi, i
+    cdef Py_ssize_t nb = (n + LOSS_BLOCK - 1) // LOSS_BLOCK
+    cdef bint per_element = loss.shape[0] == n
     with nogil:
-        for i in prange(n, num_threads=max(nthreads, 1), schedule="static"):
-            loss[i] = mse_loss(x[i], t[i])
+        for b in prange(nb, num_threads=max(nthreads, 1), schedule="static"):
+            lo = b * LOSS_BLOCK
+            hi = min(lo + LOSS_BLOCK, n)
             if want_grad:
-                grad[i] = <floating>(scale * mse_grad(x[i], t[i]))
+                for i in range(lo, hi):
+                    grad[i] = <floating>(scale * mse_grad(x[i], t[i]))
+            if per_element:
+                for i in range(lo, hi):
+                    loss[i] = mse_loss(x[i], t[i])
+            elif floating is float:
+                loss[b] = fa_sqdiff_f(&x[lo], &t[lo], hi - lo)
+            else:
+                loss[b] = fa_sqdiff_d(&x[lo], &t[lo], hi - lo)
 
 
 def prelu_fwd(const floating[::1] x, const floating[::1] w, floating[::1] out, Py_ssize_t C, Py_ssize_t inner,

@@ -10,6 +10,7 @@ The per-element formulas come from ``fastact/pointwise.py`` (``kernels/cuda_poin
 """
 
 from fastact.kernels.cuda_pointwise import (
+    bce_exp,
     bce_grad,
     bce_loss,
     maxout_wins,
@@ -107,7 +108,8 @@ def maxout_bwd(g, x, gx, pieces):
 
 @cuda.jit
 def bce_with_logits(x, t, w, pw, has_w, has_pw, scale, loss, want_loss, total, grad, want_grad):
-    """l = bce_loss(x, t, w, pw), dl/dx = scale bce_grad(x, t, w, pw) (fastact/pointwise.py);
+    """l = bce_loss(x, t, w, pw, e), dl/dx = scale bce_grad(x, t, w, pw, e), e = exp(-|x|)
+    (fastact/pointwise.py);
     ``total[0]`` += sum of l (float64)."""
     smem = cuda.shared.array(BLOCK, float64)
     acc = 0.0
@@ -121,12 +123,13 @@ def bce_with_logits(x, t, w, pw, has_w, has_pw, scale, loss, want_loss, total, g
             ti = float64(t[i])
             wi = float64(w[i]) if has_w else 1.0
             pwi = float64(pw[i]) if has_pw else 1.0
-            li = bce_loss(xi, ti, wi, pwi)
+            e = bce_exp(xi)
+            li = bce_loss(xi, ti, wi, pwi, e)
             acc += li
             if want_loss:
                 loss[i] = li
             if want_grad:
-                grad[i] = scale * bce_grad(xi, ti, wi, pwi)
+                grad[i] = scale * bce_grad(xi, ti, wi, pwi, e)
     acc = block_sum(acc, smem)
     if cuda.threadIdx.x == 0:
         cuda.atomic.add(total, 0, acc)

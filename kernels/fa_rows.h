@@ -87,14 +87,20 @@ static inline double fa_max_d(const double* x, ptrdiff_t n) {
     for (; j < n; j++) s += (EXPR(j));                          \
     return s;
 
+static inline double fa_sq(double d) { return d * d; }
 #define FA_X(i) (double)x[i]
 #define FA_AB(i) ((double)a[i] * (double)b[i])
+#define FA_SQD(i) fa_sq((double)a[i] - (double)b[i])
 static inline double fa_sum_f(const float* x, ptrdiff_t n) { FA_SUM_BODY(FA_X) }
 static inline double fa_sum_d(const double* x, ptrdiff_t n) { FA_SUM_BODY(FA_X) }
 static inline double fa_dot_f(const float* a, const float* b, ptrdiff_t n) { FA_SUM_BODY(FA_AB) }
 static inline double fa_dot_d(const double* a, const double* b, ptrdiff_t n) { FA_SUM_BODY(FA_AB) }
+/* sum_j (a_j - b_j)^2 in double: the squared errors of mse_loss */
+static inline double fa_sqdiff_f(const float* a, const float* b, ptrdiff_t n) { FA_SUM_BODY(FA_SQD) }
+static inline double fa_sqdiff_d(const double* a, const double* b, ptrdiff_t n) { FA_SUM_BODY(FA_SQD) }
 #undef FA_X
 #undef FA_AB
+#undef FA_SQD
 #undef FA_SUM_BODY
 /* maxout over one row: out[k] = max_p x[k pieces + p] (the first NaN wins, ties keep the
  * first: maxout_wins of _cy_pointwise.pxi), and its backward, gx[k pieces + p*] = g[k] for

@@ -481,7 +481,7 @@ def test_pointwise_losses(name, dtype):
             def bce(r: Run, ws: tuple = weights, wg: bool = want_grad) -> list:
                 xd, td, wd, pd = r.put(x), r.put(t), r.put(ws[0]), r.put(ws[1])
                 return _loss_and_grad(
-                    r, lambda gr: r.be.bce_with_logits(xd, td, wd, pd, 1.0 / n, wg, gr),
+                    r, lambda gr: r.be.bce_with_logits(xd, td, wd, pd, 1.0 / n, wg, gr, True),
                     x.shape, dtype, wg,
                 )  # fmt: skip
 
@@ -490,7 +490,8 @@ def test_pointwise_losses(name, dtype):
 
         def mse(r: Run, wg: bool = want_grad) -> list:
             xd, td = r.put(x), r.put(t)
-            return _loss_and_grad(r, lambda gr: r.be.mse(xd, td, 0.5, wg, gr), x.shape, dtype, wg)
+            return _loss_and_grad(r, lambda gr: r.be.mse(xd, td, 0.5, wg, gr, True), x.shape, dtype,
+                                  wg)  # fmt: skip
 
         _compare(name, mse, TOL_LOSS, dtype, f"mse grad={want_grad}")
 

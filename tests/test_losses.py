@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from util import CPU_BACKENDS, assert_close
 
 import fastact
+from fastact import _threads
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -198,3 +201,87 @@ def test_mse(backend, dtype, reduction):
     gbuf = np.empty_like(x)
     _, g2 = fastact.mse_loss(x, t, return_grad=True, grad_out=gbuf, backend=backend)
     assert g2 is gbuf
+
+
+def _pointwise_ref(kind, x, t, w, pw):
+    """Per-element float64 losses and d loss / dx, written differently from pointwise.py."""
+    x, t = x.astype(np.float64), t.astype(np.float64)
+    if kind == "mse":
+        return (x - t) ** 2, 2.0 * (x - t)
+    w = 1.0 if w is None else w.astype(np.float64)
+    pw = 1.0 if pw is None else pw.astype(np.float64)
+    with np.errstate(all="ignore"):
+        log_sig, log_1m_sig = -np.logaddexp(0.0, -x), -np.logaddexp(0.0, x)
+        sig = np.exp(log_sig)
+    return -w * (pw * t * log_sig + (1 - t) * log_1m_sig), w * ((pw * t + 1 - t) * sig - pw * t)
+
+
+def _call_pointwise(kind, x, t, w, pw, **kw):
+    if kind == "mse":
+        return fastact.mse_loss(x, t, **kw)
+    return fastact.binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=pw, **kw)
+
+
+@pytest.mark.parametrize("dtype", DT, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("kind", ["mse", "bce", "bce_weighted"])
+def test_reduced_pointwise_loss_over_many_blocks(backend, dtype, kind):
+    # more than one LOSS_BLOCK: the compiled kernels return one partial sum per block
+    # (no per-element array); the reduced loss against math.fsum of the float64 losses,
+    # the gradient against the float64 formula, and the same bits on 1 and 2 threads
+    from fastact.backends.interface import LOSS_BLOCK
+
+    rng = np.random.default_rng(11)
+    n = 5 * LOSS_BLOCK + 123
+    x = (rng.normal(size=n) * 4).astype(dtype)
+    t = (rng.random(n) if kind != "mse" else rng.normal(size=n)).astype(dtype)
+    w = pw = None
+    if kind == "bce_weighted":
+        w = rng.uniform(0.5, 2.0, n).astype(dtype)
+        pw = rng.uniform(0.5, 3.0, n).astype(dtype)
+    name = kind.split("_")[0]
+    loss_ref, grad_ref = _pointwise_ref(name, x, t, w, pw)
+    total = math.fsum(loss_ref.tolist())
+    rtol = 1e-13 if dtype == np.float64 else 2.0**-23
+    before = fastact.get_num_threads()
+    try:
+        got = {}
+        for threads in sorted({1, min(2, _threads.max_threads())}):
+            fastact.set_num_threads(threads)
+            for red in ("sum", "mean"):
+                loss, g = _call_pointwise(name, x, t, w, pw, reduction=red, return_grad=True,
+                                          backend=backend)  # fmt: skip
+                want = total / n if red == "mean" else total
+                assert abs(float(loss) - want) <= rtol * abs(want), (red, float(loss), want)
+                scale = 1.0 / n if red == "mean" else 1.0
+                # absolute: sigmoid(x) - t cancels O(1) terms near the gradient's zero
+                assert_close(g, grad_ref * scale, 1e-13 if dtype == np.float64 else 2e-7,
+                             4e-15 * scale, f"{kind} grad {red}")  # fmt: skip
+                lone = _call_pointwise(name, x, t, w, pw, reduction=red, backend=backend)
+                assert lone.tobytes() == loss.tobytes(), (red, lone, loss)  # grad or not
+                got[threads, red] = loss.tobytes()
+        for red in ("sum", "mean"):
+            assert len({v for (_, r), v in got.items() if r == red}) == 1, got
+    finally:
+        fastact.set_num_threads(before)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_reduced_pointwise_loss_propagates_inf_and_nan(backend, bad):
+    # one non-finite input in the third block: the partial sums carry it to the total
+    from fastact.backends.interface import LOSS_BLOCK
+
+    n = 4 * LOSS_BLOCK
+    x = np.linspace(-3, 3, n).astype(np.float32)
+    t = np.full(n, 0.25, np.float32)
+    x[2 * LOSS_BLOCK + 7] = bad
+    want_mse = float(np.sum((x.astype(np.float64) - 0.25) ** 2))
+    got = fastact.mse_loss(x, t, reduction="sum", backend=backend)
+    assert (np.isnan(got) and np.isnan(want_mse)) or float(got) == pytest.approx(want_mse), got
+    # PyTorch's value: -inf with t = 1/4 gives inf - inf there too
+    want_bce = float(F.binary_cross_entropy_with_logits(
+        torch.tensor(x, dtype=torch.float64), torch.tensor(t, dtype=torch.float64),
+        reduction="sum"))  # fmt: skip
+    got = fastact.binary_cross_entropy_with_logits(x, t, reduction="sum", backend=backend)
+    assert (np.isnan(got) and np.isnan(want_bce)) or float(got) == pytest.approx(want_bce), got

@@ -28,14 +28,21 @@ def _bce_ref(x, t, w, p):
     return -w * (p * t * log_sig + (1 - t) * log_1m_sig)
 
 
+E = pw.bce_exp(X)  # the shared exponential, exp(-|x|)
+
+
+def test_bce_exp():
+    np.testing.assert_array_equal(pw.bce_exp(X), np.exp(-np.abs(X)))
+
+
 def test_bce_loss_and_grad():
     with np.errstate(all="ignore"):
-        np.testing.assert_allclose(pw.bce_loss(X, T, W, PW), _bce_ref(X, T, W, PW), rtol=1e-12,
-                                   atol=1e-300)  # fmt: skip
+        np.testing.assert_allclose(pw.bce_loss(X, T, W, PW, E), _bce_ref(X, T, W, PW),
+                                   rtol=1e-12, atol=1e-300)  # fmt: skip
         h = 1e-6
         fd = (_bce_ref(X + h, T, W, PW) - _bce_ref(X - h, T, W, PW)) / (2 * h)
     ok = np.abs(X) < 30
-    np.testing.assert_allclose(pw.bce_grad(X, T, W, PW)[ok], fd[ok], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(pw.bce_grad(X, T, W, PW, E)[ok], fd[ok], rtol=1e-6, atol=1e-8)
 
 
 def test_bce_against_pytorch():
@@ -45,8 +52,9 @@ def test_bce_against_pytorch():
         x, torch.tensor(T), weight=torch.tensor(W), pos_weight=torch.tensor(PW), reduction="none"
     )
     loss.sum().backward()
-    np.testing.assert_allclose(pw.bce_loss(X, T, W, PW), loss.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(pw.bce_grad(X, T, W, PW), x.grad.numpy(), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(pw.bce_loss(X, T, W, PW, E), loss.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(pw.bce_grad(X, T, W, PW, E), x.grad.numpy(), rtol=1e-12,
+                               atol=1e-300)  # fmt: skip
 
 
 def test_mse():
@@ -100,7 +108,7 @@ def test_generated_numba_copy_agrees(fn):
                 want = float(pw.splitmix64_uniform(s, np.array([i], dtype=np.uint64))[0])
             assert call(np.uint64(s), np.uint64(i)) == want
         return
-    args = [X, T, W, PW][:nargs] if fn is not pw.rrelu_slope else [X, 0.1, 0.3, T]
+    args = [X, T, W, PW, E][:nargs] if fn is not pw.rrelu_slope else [X, 0.1, 0.3, T]
     if fn in (pw.softmax_shift, pw.lse_shift):
         args = [np.array([1.5, -np.inf, np.inf, np.nan, -2.0])]
     with np.errstate(all="ignore"):
@@ -111,9 +119,10 @@ def test_generated_numba_copy_agrees(fn):
         1: njit(lambda a: nb(a)),
         2: njit(lambda a, b: nb(a, b)),
         4: njit(lambda a, b, c, d: nb(a, b, c, d)),
+        5: njit(lambda a, b, c, d, e: nb(a, b, c, d, e)),
     }[nargs]
     n = len(want)
     got = np.array([float(each(*[a[k] if np.ndim(a) else a for a in args])) for k in range(n)])
-    # Numba's copy calls fastact._math's exp/log1p (within 2 ulp), NumPy its own: a few
+    # Numba's copy calls fastact._math's exp/log1p_unit (within 2 ulp), NumPy its own: a few
     # ulp apart, absolute near a gradient's zero (O(1) terms cancel there)
     np.testing.assert_allclose(got, want, rtol=2e-15, atol=2e-15)

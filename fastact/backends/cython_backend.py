@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastact import _threads
+from fastact.backends.interface import LOSS_BLOCK, loss_slots
 
 try:
     from fastact.kernels import _cy_elementwise as _ew
@@ -21,6 +22,11 @@ except ImportError as exc:  # pragma: no cover - depends on the build
         "the Cython extension is not built (no C compiler or OpenMP when fastact was "
         f"installed; reinstall with one): {exc}"
     ) from exc
+
+if _rw.PY_LOSS_BLOCK != LOSS_BLOCK:  # pragma: no cover - a stale build
+    raise ImportError(
+        f"the Cython extension's LOSS_BLOCK ({_rw.PY_LOSS_BLOCK}) is not {LOSS_BLOCK}: rebuild it"
+    )
 
 NAME = "cython"
 #: a host backend: NumPy arrays in and out (the dispatch layer reads this on every call)
@@ -114,8 +120,8 @@ def cross_entropy_prob(x, q, weight, eps, scale, want_grad, grad):  # type: igno
     return loss
 
 
-def bce_with_logits(x, t, w, pw, scale, want_grad, grad):  # type: ignore[no-untyped-def]
-    loss = np.empty(x.shape[0], dtype=np.float64)
+def bce_with_logits(x, t, w, pw, scale, want_grad, grad, per_element):  # type: ignore[no-untyped-def]
+    loss = np.empty(loss_slots(x.shape[0], per_element), dtype=np.float64)
     g = grad if want_grad else np.empty(1, dtype=x.dtype)
     wa = _NO_W if w is None else w
     pwa = _NO_W if pw is None else pw
@@ -124,8 +130,8 @@ def bce_with_logits(x, t, w, pw, scale, want_grad, grad):  # type: ignore[no-unt
     return loss
 
 
-def mse(x, t, scale, want_grad, grad):  # type: ignore[no-untyped-def]
-    loss = np.empty(x.shape[0], dtype=np.float64)
+def mse(x, t, scale, want_grad, grad, per_element):  # type: ignore[no-untyped-def]
+    loss = np.empty(loss_slots(x.shape[0], per_element), dtype=np.float64)
     g = grad if want_grad else np.empty(1, dtype=x.dtype)
     _rw.mse(x, t, scale, loss, g, want_grad, _nt(x.size))
     return loss

@@ -12,7 +12,11 @@ backend's.
 Conventions: ``x``/``g``/``y``/``out`` are flat (elementwise) or (rows, classes)
 C-contiguous arrays; loss kernels return the float64 per-row (or per-element)
 losses and write the gradient, already multiplied by ``scale``, into ``grad`` when
-``want_grad``; ``mode`` is :data:`MODE_SOFTMAX`, :data:`MODE_LOG_SOFTMAX` or
+``want_grad``. The pointwise losses (``bce_with_logits``, ``mse``) take ``per_element``:
+True returns the n per-element losses; False (a reduced loss) may return fewer
+float64 partial sums whose total is the losses' sum: one per block of
+:data:`LOSS_BLOCK` elements (:func:`loss_slots`), so that no n-element float64 array
+is written and read back. ``mode`` is :data:`MODE_SOFTMAX`, :data:`MODE_LOG_SOFTMAX` or
 :data:`MODE_LOGSUMEXP`.
 """
 
@@ -23,6 +27,15 @@ from typing import Any, Protocol, runtime_checkable
 MODE_SOFTMAX = 0
 MODE_LOG_SOFTMAX = 1
 MODE_LOGSUMEXP = 2
+#: elements per partial sum of a reduced pointwise loss (fixed: the partition, and so
+#: the bits of the loss, do not depend on the thread count)
+LOSS_BLOCK = 4096
+
+
+def loss_slots(n: int, per_element: bool) -> int:
+    """Length of a pointwise loss kernel's result over n elements: n per-element
+    losses, or (reduced, above one block) one partial sum per LOSS_BLOCK elements."""
+    return n if per_element or n <= LOSS_BLOCK else -(-n // LOSS_BLOCK)
 
 
 @runtime_checkable
@@ -69,10 +82,13 @@ class Backend(Protocol):
     ) -> Any: ...
 
     def bce_with_logits(
-        self, x: Any, t: Any, w: Any, pw: Any, scale: float, want_grad: bool, grad: Any
-    ) -> Any: ...
+        self, x: Any, t: Any, w: Any, pw: Any, scale: float, want_grad: bool, grad: Any,
+        per_element: bool,
+    ) -> Any: ...  # fmt: skip
 
-    def mse(self, x: Any, t: Any, scale: float, want_grad: bool, grad: Any) -> Any: ...
+    def mse(
+        self, x: Any, t: Any, scale: float, want_grad: bool, grad: Any, per_element: bool
+    ) -> Any: ...
 
 
 #: The member names of :class:`Backend` (what the conformance test checks).

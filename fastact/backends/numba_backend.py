@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from fastact import _numba_setup, _threads, table
-from fastact.backends.interface import MODE_LOGSUMEXP
+from fastact.backends.interface import LOSS_BLOCK, MODE_LOGSUMEXP, loss_slots
 
 _numba_setup.configure()
 
@@ -202,19 +202,25 @@ def cross_entropy_prob(x, q, weight, eps, scale, want_grad, grad):  # type: igno
     return loss
 
 
-def bce_with_logits(x, t, w, pw, scale, want_grad, grad):  # type: ignore[no-untyped-def]
+_NO_SCRATCH = np.empty((1, 1), dtype=np.float64)
+
+
+def bce_with_logits(x, t, w, pw, scale, want_grad, grad, per_element):  # type: ignore[no-untyped-def]
     _parallel(x.size)
-    loss = np.empty(x.shape[0], dtype=np.float64)
+    k = loss_slots(x.shape[0], per_element)
+    loss = np.empty(k, dtype=np.float64)
     g = grad if want_grad else np.empty(1, dtype=x.dtype)
     wa = _NO_W if w is None else w
     pwa = _NO_W if pw is None else pw
-    _rw.bce_with_logits(x, t, wa, pwa, w is not None, pw is not None, scale, loss, g, want_grad)
+    ws = _NO_SCRATCH if k == x.shape[0] else np.empty((numba.get_num_threads(), LOSS_BLOCK))
+    _rw.bce_with_logits(x, t, wa, pwa, w is not None, pw is not None, scale, loss, g, want_grad,
+                        ws)  # fmt: skip
     return loss
 
 
-def mse(x, t, scale, want_grad, grad):  # type: ignore[no-untyped-def]
+def mse(x, t, scale, want_grad, grad, per_element):  # type: ignore[no-untyped-def]
     _parallel(x.size)
-    loss = np.empty(x.shape[0], dtype=np.float64)
+    loss = np.empty(loss_slots(x.shape[0], per_element), dtype=np.float64)
     g = grad if want_grad else np.empty(1, dtype=x.dtype)
     _rw.mse(x, t, scale, loss, g, want_grad)
     return loss

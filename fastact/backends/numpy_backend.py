@@ -204,17 +204,19 @@ def cross_entropy_prob(x, q, weight, eps, scale, want_grad, grad) -> np.ndarray:
     return loss
 
 
-def bce_with_logits(x, t, w, pw, scale, want_grad, grad) -> np.ndarray:
+def bce_with_logits(x, t, w, pw, scale, want_grad, grad, per_element) -> np.ndarray:
+    # always the per-element losses (each its own partial sum)
     x, t = x.astype(np.float64), t.astype(np.float64)
     w = 1.0 if w is None else w
     pw = 1.0 if pw is None else pw
     with np.errstate(all="ignore"):
+        e = _pw.bce_exp(x)
         if want_grad:
-            grad[...] = scale * _pw.bce_grad(x, t, w, pw)
-        return _pw.bce_loss(x, t, w, pw)
+            grad[...] = scale * _pw.bce_grad(x, t, w, pw, e)
+        return _pw.bce_loss(x, t, w, pw, e)
 
 
-def mse(x, t, scale, want_grad, grad) -> np.ndarray:
+def mse(x, t, scale, want_grad, grad, per_element) -> np.ndarray:
     x, t = x.astype(np.float64), t.astype(np.float64)
     with np.errstate(all="ignore"):
         if want_grad:
