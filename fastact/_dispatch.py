@@ -77,6 +77,23 @@ def resolve(backend: str | None, first: Any) -> ModuleType:
     return _backends.load(backend)
 
 
+def _refuse_torch(x: Any, name: str) -> None:
+    """A CPU torch tensor that NumPy cannot take as it is: a clear TypeError naming the
+    argument (torch's own RuntimeError/TypeError did not), pointing to fastact.torch."""
+    if type(x).__module__.split(".")[0] != "torch" or not hasattr(x, "requires_grad"):
+        return
+    if x.requires_grad:
+        raise TypeError(
+            f"{name} is a torch tensor that requires grad; use fastact.torch (its functions "
+            f"are autograd operators) or pass {name}.detach()"
+        )
+    if str(x.dtype) == "torch.bfloat16":
+        raise TypeError(
+            f"{name} is a torch.bfloat16 tensor, which NumPy cannot hold; use fastact.torch "
+            f"(bfloat16 computed in float32) or pass {name}.float()"
+        )
+
+
 def as_float_array(x: Any, name: str = "x") -> np.ndarray:
     """``numpy.asarray(x)`` checked to be float16/32/64."""
     if is_device_array(x):
@@ -88,6 +105,8 @@ def as_float_array(x: Any, name: str = "x") -> np.ndarray:
             f"{name} is a masked array; fastact would ignore its mask: pass "
             f"{name}.filled(value) or numpy.asarray({name}) to compute on the data"
         )
+    if not isinstance(x, np.ndarray):
+        _refuse_torch(x, name)
     a = x if isinstance(x, np.ndarray) else np.asarray(x)
     dt = a.dtype
     if dt not in _NATIVE and dt != _F16:
@@ -429,10 +448,13 @@ def c_flat(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def normalize_axis(axis: Any, ndim: int) -> int:
-    """``axis`` in ``[0, ndim)``; NumPy's ``AxisError`` when out of range."""
+    """``axis`` in ``[0, ndim)``; NumPy's ``AxisError`` when out of range. A bool is
+    not an axis (``axis=True`` was axis 1)."""
     import operator
 
     try:
+        if isinstance(axis, (bool, np.bool_)):
+            raise TypeError
         ax = operator.index(axis)
     except TypeError:
         raise TypeError(f"axis must be an integer, got {axis!r}") from None

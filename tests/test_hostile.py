@@ -156,3 +156,17 @@ def test_masked_and_integer_inputs_are_refused(op, backend):
     ints = np.zeros(s.args[0].shape, dtype=np.int32)
     with pytest.raises(TypeError, match="int32"):
         op.func(ints, *s.args[1:], **s.kwargs, backend=backend)
+
+
+@pytest.mark.parametrize("op", OPS, ids=lambda o: o.name)
+def test_torch_tensors_numpy_cannot_take_are_refused_by_name(op):
+    # a CPU tensor that requires grad, or a bfloat16 one, passed to the NumPy API: a
+    # TypeError naming the argument and fastact.torch (torch's own RuntimeError or
+    # "unsupported ScalarType" before); a plain CPU tensor is computed as before
+    torch = pytest.importorskip("torch")
+    s = _sample(op)
+    x = torch.tensor(s.args[0])
+    with pytest.raises(TypeError, match=rf"{op.arrays[0]} is a torch tensor that requires grad"):
+        op.func(x.clone().requires_grad_(True), *s.args[1:], **s.kwargs)
+    with pytest.raises(TypeError, match=rf"{op.arrays[0]} is a torch.bfloat16 tensor"):
+        op.func(x.to(torch.bfloat16), *s.args[1:], **s.kwargs)

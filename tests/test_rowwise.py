@@ -147,6 +147,13 @@ def test_out_in_place_keepdims_and_errors(backend):
         fastact.softmax(x, axis=2, backend=backend)
     with pytest.raises(np.exceptions.AxisError):
         fastact.logsumexp(np.float32(1.0), backend=backend)
+    for flag in (True, np.True_):  # a bool is not an axis (True was taken as 1)
+        with pytest.raises(TypeError, match="axis must be an integer"):
+            fastact.softmax(x, axis=flag, backend=backend)
+        with pytest.raises(TypeError, match="axis must be an integer"):
+            fastact.softmax_backward(want, want, axis=flag, backend=backend)
+        with pytest.raises(TypeError, match="axis must be an integer"):
+            fastact.logsumexp(x, axis=(0, flag), backend=backend)
     with pytest.raises(TypeError, match="int64"):
         fastact.softmax(np.arange(4), backend=backend)
     with pytest.raises(ValueError, match="shape"):
