@@ -233,6 +233,36 @@ def test_prelu_rrelu_multiply(name, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name", COMPARED)
+@pytest.mark.parametrize(("C", "inner"), [(3, 37), (5, 1), (2, 1000)])
+def test_prelu_weight_gradient_runs(name, dtype, C, inner):
+    # runs longer than the Cython sum's 16 lanes (and (N, C) rows, inner 1): NaN,
+    # infinities and -0 in x and in g, every channel; a NaN or an infinite term where
+    # x <= 0 reaches the channel's sum, none where x > 0 (an infinite g there included)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=6 * C * inner).astype(dtype)
+    g = rng.normal(size=x.size).astype(dtype)
+    chan = np.arange(x.size) // inner % C
+    first = np.flatnonzero(chan == 0)[:4]  # channel 0: NaN, -0, and an inf g at x > 0
+    x[first] = [np.nan, -0.0, 2.0, -1.0]
+    g[first] = [1.0, 3.0, np.inf, 0.5]  # the inf meets x = 2 > 0: no term
+    last = np.flatnonzero(chan == C - 1)  # channel C - 1: an infinite term
+    x[last[-1]] = -np.inf
+    if C > 2:  # channel 1: an infinite g at x <= 0
+        g[np.flatnonzero(chan == 1)[-2]] = -np.inf
+        x[np.flatnonzero(chan == 1)[-2]] = -0.5
+    w = rng.uniform(0.1, 0.9, C).astype(dtype)
+
+    def bwd(r: Run) -> list:
+        gx = r.empty(x.shape, dtype)
+        gw = r.be.prelu_backward(r.put(g), r.put(x), r.put(w), gx, C, inner)
+        return [gx, gw]
+
+    _compare(name, lambda r: bwd(r)[:1], EXACT, dtype, f"prelu_backward grad_input C={C}")
+    _compare(name, lambda r: bwd(r)[1:], SUM64, dtype, f"prelu_backward grad_weight C={C}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", COMPARED)
 def test_maxout(name, dtype):
     pieces = 3
     x = np.random.default_rng(5).normal(size=(4, 4 * pieces)).astype(dtype)
