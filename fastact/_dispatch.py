@@ -77,7 +77,7 @@ def resolve(backend: str | None, first: Any) -> ModuleType:
     return _backends.load(backend)
 
 
-def _refuse_torch(x: Any, name: str) -> None:
+def refuse_torch(x: Any, name: str) -> None:
     """A CPU torch tensor that NumPy cannot take as it is: a clear TypeError naming the
     argument (torch's own RuntimeError/TypeError did not), pointing to fastact.torch."""
     if type(x).__module__.split(".")[0] != "torch" or not hasattr(x, "requires_grad"):
@@ -106,7 +106,7 @@ def as_float_array(x: Any, name: str = "x") -> np.ndarray:
             f"{name}.filled(value) or numpy.asarray({name}) to compute on the data"
         )
     if not isinstance(x, np.ndarray):
-        _refuse_torch(x, name)
+        refuse_torch(x, name)
     a = x if isinstance(x, np.ndarray) else np.asarray(x)
     dt = a.dtype
     if dt not in _NATIVE and dt != _F16:

@@ -26,6 +26,7 @@ from fastact._dispatch import (
     host_out,
     is_device_array,
     normalize_axis,
+    refuse_torch,
     resolve,
     run_op,
 )
@@ -39,8 +40,10 @@ __all__ = [
 ]
 
 def _total(loss: np.ndarray) -> float:
-    """Sum of the float64 per-element losses: exactly rounded (``math.fsum``) for short
-    arrays, pairwise above; inf and NaN propagate as in PyTorch (fsum would raise)."""
+    """Sum of the float64 per-element losses, or of a reduced pointwise loss's block
+    partial sums (one per ``LOSS_BLOCK`` elements): exactly rounded (``math.fsum``) for
+    fewer than 4096 terms, pairwise above; inf and NaN propagate as in PyTorch (fsum
+    would raise)."""
     if loss.size < 4096:
         try:
             return float(math.fsum(loss))
@@ -157,6 +160,8 @@ def _host_cross_entropy(be: Any, logits: Any, target: Any, weight: Any,
     red, ax, C, eps = a.reduction, a.axis, a.classes, a.eps
     x = as_float_array(logits, "logits")
     w = _class_weight(weight, C)
+    if not isinstance(target, np.ndarray):
+        refuse_torch(target, "target")
     t = target if isinstance(target, np.ndarray) else np.asarray(target)
     rshape = x.shape[:ax] + x.shape[ax + 1 :]
     cdt = compute_dtype(x.dtype)

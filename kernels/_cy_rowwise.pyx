@@ -366,9 +366,7 @@ def mse(const floating[::1] x, const floating[::1] t, double scale, double[::1] 
         for b in prange(nb, num_threads=max(nthreads, 1), schedule="static"):
             lo = b * LOSS_BLOCK
             hi = min(lo + LOSS_BLOCK, n)
-            if want_grad:
-                for i in range(lo, hi):
-                    grad[i] = <floating>(scale * mse_grad(x[i], t[i]))
+            # the loss first: grad may be x or t itself (grad_out=input)
             if per_element:
                 for i in range(lo, hi):
                     loss[i] = mse_loss(x[i], t[i])
@@ -376,6 +374,9 @@ def mse(const floating[::1] x, const floating[::1] t, double scale, double[::1] 
                 loss[b] = fa_sqdiff_f(&x[lo], &t[lo], hi - lo)
             else:
                 loss[b] = fa_sqdiff_d(&x[lo], &t[lo], hi - lo)
+            if want_grad:
+                for i in range(lo, hi):
+                    grad[i] = <floating>(scale * mse_grad(x[i], t[i]))
 
 
 def prelu_fwd(const floating[::1] x, const floating[::1] w, floating[::1] out, Py_ssize_t C, Py_ssize_t inner,
@@ -441,10 +442,7 @@ def prelu_bwd(const floating[::1] g, const floating[::1] x, const floating[::1] 
                     c = r % C
                     stop = min(e, (r + 1) * inner)
                     wc = w[c]
-                    for q in range(p, stop):
-                        v = x[q]
-                        gv = g[q]
-                        gx[q] = gv if v > 0 else wc * gv
+                    # the sum first: gx may be g or x itself (out=grad_output or x)
                     if stop - p == 1:
                         v = x[p]
                         if not v > 0:
@@ -453,6 +451,10 @@ def prelu_bwd(const floating[::1] g, const floating[::1] x, const floating[::1] 
                         partial[t, c] += fa_negdot_f(&g[p], &x[p], stop - p)
                     else:
                         partial[t, c] += fa_negdot_d(&g[p], &x[p], stop - p)
+                    for q in range(p, stop):
+                        v = x[q]
+                        gv = g[q]
+                        gx[q] = gv if v > 0 else wc * gv
                     p = stop
 
 

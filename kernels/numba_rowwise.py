@@ -46,7 +46,6 @@ from fastact._math import (
     _scale_f32,
     _scale_f64,
 )
-from fastact.backends.interface import LOSS_BLOCK
 
 _FM = set(FASTMATH_STRICT)
 _FR = set(FASTMATH_REDUCE)  # reductions only: lets LLVM keep several partial sums
@@ -589,17 +588,18 @@ def _bce_span_loss(x, t, dst):
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
-def bce_with_logits(x, t, w, pw, has_w, has_pw, scale, loss, grad, want_grad, scratch):
+def bce_with_logits(x, t, w, pw, has_w, has_pw, scale, loss, grad, want_grad, scratch, block):
     """loss_i = bce_loss(x_i, t_i, w_i, pw_i, e_i), grad_i = scale bce_grad(...) in
     float64, e_i = exp(-|x_i|) (the formulas: ``fastact/pointwise.py``, PyTorch's
     pos_weight form). ``loss`` has x's size (per-element losses) or one entry per
-    block of LOSS_BLOCK elements (their sum, through ``scratch``: one row of
-    LOSS_BLOCK per thread)."""
+    block of ``block`` elements (interface.LOSS_BLOCK, an argument: a constant would be
+    frozen into the cached kernel) with their sum, through ``scratch`` (one row of
+    ``block`` per thread)."""
     n = x.shape[0]
     per_element = loss.shape[0] == n
-    for b in prange((n + LOSS_BLOCK - 1) // LOSS_BLOCK):
-        lo = b * LOSS_BLOCK
-        hi = min(lo + LOSS_BLOCK, n)
+    for b in prange((n + block - 1) // block):
+        lo = b * block
+        hi = min(lo + block, n)
         ws = w[lo:hi] if has_w else w
         pws = pw[lo:hi] if has_pw else pw
         gs = grad[lo:hi] if want_grad else grad
@@ -626,24 +626,26 @@ def _sq_diff_sum(x, t):
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
-def mse(x, t, scale, loss, grad, want_grad):
+def mse(x, t, scale, loss, grad, want_grad, block):
     """loss_i = mse_loss(x_i, t_i) = (x_i - t_i)^2; grad_i = scale mse_grad = 2 scale
     (x_i - t_i). ``loss`` has x's size (per-element losses) or one entry per block of
-    LOSS_BLOCK elements (their sum)."""
+    ``block`` elements (their sum)."""
     n = x.shape[0]
     per_element = loss.shape[0] == n
-    for b in prange((n + LOSS_BLOCK - 1) // LOSS_BLOCK):
-        lo = b * LOSS_BLOCK
-        hi = min(lo + LOSS_BLOCK, n)
+    for b in prange((n + block - 1) // block):
+        lo = b * block
+        hi = min(lo + block, n)
         xs = x[lo:hi]  # (see _span)
         ts = t[lo:hi]
-        if want_grad:
-            gs = grad[lo:hi]
-            for i in range(xs.shape[0]):
-                gs[i] = scale * mse_grad(np.float64(xs[i]), np.float64(ts[i]))
+        # the loss first: grad may be x or t itself (grad_out=input), and each gradient
+        # element is written after its own x and t are read
         if per_element:
             ls = loss[lo:hi]
             for i in range(xs.shape[0]):
                 ls[i] = mse_loss(np.float64(xs[i]), np.float64(ts[i]))
         else:
             loss[b] = _sq_diff_sum(xs, ts)
+        if want_grad:
+            gs = grad[lo:hi]
+            for i in range(xs.shape[0]):
+                gs[i] = scale * mse_grad(np.float64(xs[i]), np.float64(ts[i]))

@@ -170,3 +170,14 @@ def test_torch_tensors_numpy_cannot_take_are_refused_by_name(op):
         op.func(x.clone().requires_grad_(True), *s.args[1:], **s.kwargs)
     with pytest.raises(TypeError, match=rf"{op.arrays[0]} is a torch.bfloat16 tensor"):
         op.func(x.to(torch.bfloat16), *s.args[1:], **s.kwargs)
+
+
+def test_cross_entropy_target_tensor_numpy_cannot_take_is_refused():
+    torch = pytest.importorskip("torch")
+    import fastact
+
+    x = np.zeros((4, 5), np.float32)
+    with pytest.raises(TypeError, match="target is a torch tensor that requires grad"):
+        fastact.cross_entropy(x, torch.full((4, 5), 0.2).requires_grad_())
+    with pytest.raises(TypeError, match=r"target is a torch\.bfloat16 tensor"):
+        fastact.cross_entropy(x, torch.full((4, 5), 0.2, dtype=torch.bfloat16))

@@ -232,7 +232,8 @@ def test_reduced_pointwise_loss_over_many_blocks(backend, dtype, kind):
     from fastact.backends.interface import LOSS_BLOCK
 
     rng = np.random.default_rng(11)
-    n = 5 * LOSS_BLOCK + 123
+    # above SERIAL_BELOW, so that 2 threads do run in parallel (several blocks each)
+    n = max(5 * LOSS_BLOCK, 2 * _threads.SERIAL_BELOW) + 123
     x = (rng.normal(size=n) * 4).astype(dtype)
     t = (rng.random(n) if kind != "mse" else rng.normal(size=n)).astype(dtype)
     w = pw = None
@@ -285,3 +286,28 @@ def test_reduced_pointwise_loss_propagates_inf_and_nan(backend, bad):
         reduction="sum"))  # fmt: skip
     got = fastact.binary_cross_entropy_with_logits(x, t, reduction="sum", backend=backend)
     assert (np.isnan(got) and np.isnan(want_bce)) or float(got) == pytest.approx(want_bce), got
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("n", [7, 3 * 4096 + 5])
+def test_pointwise_loss_gradient_into_an_input(backend, reduction, n):
+    # grad_out may be the input or the target itself: the loss is still that of the
+    # values passed in (the kernels read each element before its gradient overwrites it)
+    rng = np.random.default_rng(2)
+    x0 = rng.normal(size=n) * 3
+    t0 = rng.normal(size=n)
+    b0 = rng.random(n)
+    for kind, dest in (("mse", 0), ("mse", 1), ("bce", 0), ("bce", 1)):
+        x, t = x0.copy(), (t0 if kind == "mse" else b0).copy()
+        loss_ref, grad_ref = _pointwise_ref(kind, x, t, None, None)
+        want = loss_ref if reduction == "none" else math.fsum(loss_ref.tolist())
+        if reduction == "mean":
+            want = want / n
+        scale = 1.0 / n if reduction == "mean" else 1.0
+        buf = (x, t)[dest]
+        loss, g = _call_pointwise(kind, x, t, None, None, reduction=reduction,
+                                  return_grad=True, grad_out=buf, backend=backend)  # fmt: skip
+        assert g is buf
+        assert_close(loss, want, 1e-13, 1e-300, f"{kind} loss, grad_out={('x', 't')[dest]}")
+        assert_close(g, grad_ref * scale, 1e-13, 4e-15 * scale, f"{kind} grad into an input")

@@ -172,3 +172,24 @@ def test_maxout_ties_nan_and_errors():
         fastact.maxout(np.ones((2, 4)), 0)
     with pytest.raises(ValueError, match="grad_output"):
         fastact.maxout_backward(np.ones((2, 3)), np.ones((2, 4)), 2)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("shape", [(2, 3, 50), (1, 4, 40000), (9000, 5)])
+@pytest.mark.parametrize("into", ["grad_output", "x"])
+def test_prelu_backward_into_an_input(backend, shape, into):
+    # out= may be grad_output or x itself: the weight gradient is still that of the
+    # values passed in (each run's sum is taken before its gradient is written)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=shape)
+    g = rng.normal(size=shape)
+    w = rng.uniform(0.1, 0.9, shape[1])
+    cshape = (1, shape[1]) + (1,) * (len(shape) - 2)
+    want_gx = np.where(x > 0, g, w.reshape(cshape) * g)
+    axes = tuple(i for i in range(len(shape)) if i != 1)
+    want_gw = np.where(x > 0, 0.0, g * x).sum(axis=axes)
+    buf = {"grad_output": g, "x": x}[into]
+    gx, gw = fastact.prelu_backward(g, x, w, out=buf, backend=backend)
+    assert gx is buf
+    assert_close(gx, want_gx, 1e-15, 0, f"prelu grad_input into {into}")
+    assert_close(gw, want_gw, 1e-12, 1e-12 * np.abs(g * x).sum(), f"prelu grad_weight, out={into}")

@@ -482,7 +482,8 @@ def _pointwise_launch(kind: str, x: Any, t: Any, w: Any, pw: Any, scale: float, 
 
 def bce_with_logits(x, t, w, pw, scale, want_grad, grad, per_element):  # type: ignore[no-untyped-def]
     """Per-element losses (a new float64 device array, flat) of logits ``x`` against
-    targets ``t``, or (``per_element`` False) their sum as a 1-element device array;
+    targets ``t``, or (``per_element`` False, more than one element) their sum as a
+    1-element device array;
     ``w``/``pw``: flat weights of x's size or None. ``grad`` receives scale * dloss/dx
     when ``want_grad``. See kernels/cuda_special.py for the formulas."""
     return _pointwise_raw("bce", x, t, w, pw, scale, want_grad, grad, per_element)
@@ -490,16 +491,17 @@ def bce_with_logits(x, t, w, pw, scale, want_grad, grad, per_element):  # type: 
 
 def mse(x, t, scale, want_grad, grad, per_element):  # type: ignore[no-untyped-def]
     """Per-element squared errors (a new float64 device array, flat), or (``per_element``
-    False) their sum as a 1-element device array; ``grad`` receives scale * 2 (x - t)
+    False, more than one element) their sum as a 1-element device array; ``grad``
+    receives scale * 2 (x - t)
     when ``want_grad``."""
     return _pointwise_raw("mse", x, t, None, None, scale, want_grad, grad, per_element)
 
 
 def _pointwise_raw(kind: str, x: Any, t: Any, w: Any, pw: Any, scale: float, want_grad: bool,
                    grad: Any, per_element: bool) -> Any:  # fmt: skip
-    per_element = per_element or x.size <= 1
-    loss = cuda.device_array(x.size if per_element else 1, dtype=np.float64)
+    per_element = per_element or x.size <= 1  # (size 0: an empty loss array)
     total = cuda.to_device(np.zeros(1), stream=current_stream())
+    loss = cuda.device_array(x.size, dtype=np.float64) if per_element else total
     g = grad if want_grad else _dummy(x.dtype)
     _pointwise_launch(kind, x, t, w, pw, scale, loss, per_element, total, g, bool(want_grad))
     return loss if per_element else total

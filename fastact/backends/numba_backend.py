@@ -215,7 +215,7 @@ def bce_with_logits(x, t, w, pw, scale, want_grad, grad, per_element):  # type: 
     pwa = _NO_W if pw is None else pw
     ws = _NO_SCRATCH if k == x.shape[0] else np.empty((numba.get_num_threads(), LOSS_BLOCK))
     _rw.bce_with_logits(x, t, wa, pwa, w is not None, pw is not None, scale, loss, g, want_grad,
-                        ws)  # fmt: skip
+                        ws, LOSS_BLOCK)  # fmt: skip
     return loss
 
 
@@ -223,5 +223,5 @@ def mse(x, t, scale, want_grad, grad, per_element):  # type: ignore[no-untyped-d
     _parallel(x.size)
     loss = np.empty(loss_slots(x.shape[0], per_element), dtype=np.float64)
     g = grad if want_grad else np.empty(1, dtype=x.dtype)
-    _rw.mse(x, t, scale, loss, g, want_grad)
+    _rw.mse(x, t, scale, loss, g, want_grad, LOSS_BLOCK)
     return loss
