@@ -480,7 +480,6 @@ def cuda_pointwise() -> str:
         "",
         "INF = math.inf",
         "exp = math.exp",
-        "log1p = math.log1p",
         "log1p_unit = math.log1p",
     ]
     deco = "@cuda.jit(device=True)"

@@ -160,8 +160,7 @@ def _host_cross_entropy(be: Any, logits: Any, target: Any, weight: Any,
     red, ax, C, eps = a.reduction, a.axis, a.classes, a.eps
     x = as_float_array(logits, "logits")
     w = _class_weight(weight, C)
-    if not isinstance(target, np.ndarray):
-        refuse_torch(target, "target")
+    refuse_torch(target, "target")
     t = target if isinstance(target, np.ndarray) else np.asarray(target)
     rshape = x.shape[:ax] + x.shape[ax + 1 :]
     cdt = compute_dtype(x.dtype)

@@ -4,7 +4,7 @@ The BCE-with-logits and MSE element and gradient, the maxout scan rule, the
 SplitMix64 uniform and the RReLU slope drawn from it, and the row-shift rules of
 the softmax family. Each is a function in the restricted style of
 :mod:`fastact.table`: straight-line float64 arithmetic, math through ``_p.``
-(``exp``, ``log1p``, ``log1p_unit`` (log1p of t in [0, 1]), ``select(cond, a, b)``
+(``exp``, ``log1p_unit`` (log1p of t in [0, 1]), ``select(cond, a, b)``
 in place of ``if``, ``mul_add``, ``u64``, ``to_f64``), no loops and no early returns.
 ``python -m fastact._codegen`` compiles them into every backend:
 
@@ -54,7 +54,6 @@ def _to_f64(a: Any) -> Any:
 #: the math of the NumPy evaluation; each backend's generated module defines the same names
 _p = SimpleNamespace(
     exp=np.exp,
-    log1p=np.log1p,
     log1p_unit=np.log1p,  # log1p of t in [0, 1]: the compiled backends reduce it cheaper
     select=np.where,
     mul_add=lambda a, b, c: a * b + c,

@@ -261,16 +261,8 @@ def test_prelu_weight_gradient_runs(name, dtype, C, inner):
     _compare(name, lambda r: bwd(r)[1:], SUM64, dtype, f"prelu_backward grad_weight C={C}")
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("name", COMPARED)
-def test_maxout(name, dtype):
-    pieces = 3
-    x = np.random.default_rng(5).normal(size=(4, 4 * pieces)).astype(dtype)
-    x[0, :3] = [1.0, np.nan, 2.0]  # NaN wins its group
-    x[1, 3:6] = [2.0, 2.0, 1.0]  # a tie: the first maximum
-    x[2, 6:9] = [-np.inf, -np.inf, -np.inf]
-    x[3, 9:12] = [np.inf, 0.0, np.nan]
-    g = np.random.default_rng(6).normal(size=(4, 4)).astype(dtype)
+def _maxout_runs(x: np.ndarray, g: np.ndarray, pieces: int, dtype: Any) -> tuple:
+    """The maxout forward and backward of one backend (``Run``), for :func:`_compare`."""
 
     def fwd(r: Run) -> list:
         out = r.empty(g.shape, dtype)
@@ -282,6 +274,21 @@ def test_maxout(name, dtype):
         r.be.maxout_backward(r.put(g), r.put(x), gx, pieces)
         return [gx]
 
+    return fwd, bwd
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", COMPARED)
+def test_maxout(name, dtype):
+    pieces = 3
+    x = np.random.default_rng(5).normal(size=(4, 4 * pieces)).astype(dtype)
+    x[0, :3] = [1.0, np.nan, 2.0]  # NaN wins its group
+    x[1, 3:6] = [2.0, 2.0, 1.0]  # a tie: the first maximum
+    x[2, 6:9] = [-np.inf, -np.inf, -np.inf]
+    x[3, 9:12] = [np.inf, 0.0, np.nan]
+    g = np.random.default_rng(6).normal(size=(4, 4)).astype(dtype)
+
+    fwd, bwd = _maxout_runs(x, g, pieces, dtype)
     _compare(name, fwd, EXACT, dtype, "maxout")
     _compare(name, bwd, EXACT, dtype, "maxout_backward")
 
@@ -299,16 +306,7 @@ def test_maxout_long_rows(name, dtype, pieces):
     x[rng.random(x.shape) < 0.03] = -np.inf
     g = rng.normal(size=(3, 601)).astype(dtype)
 
-    def fwd(r: Run) -> list:
-        out = r.empty(g.shape, dtype)
-        r.be.maxout(r.put(x), out, pieces)
-        return [out]
-
-    def bwd(r: Run) -> list:
-        gx = r.empty(x.shape, dtype)
-        r.be.maxout_backward(r.put(g), r.put(x), gx, pieces)
-        return [gx]
-
+    fwd, bwd = _maxout_runs(x, g, pieces, dtype)
     _compare(name, fwd, EXACT, dtype, f"maxout pieces={pieces}")
     _compare(name, bwd, EXACT, dtype, f"maxout_backward pieces={pieces}")
 
