@@ -17,6 +17,8 @@ include "_cy_pointwise.pxi"
 
 cdef double NEG_INF = -INFINITY
 cdef double NAN_ = float("nan")
+cdef double EXP_UNIT = 18446744073709551616.0  # 2^64: the factor of fa_exp_sc
+cdef double EXP_UNIT_INV = 1.0 / 18446744073709551616.0
 
 
 cdef extern from "fa_rows.h" nogil:
@@ -31,6 +33,8 @@ cdef extern from "fa_rows.h" nogil:
     double fa_negdot_f(const float* a, const float* b, Py_ssize_t n)
     double fa_negdot_d(const double* a, const double* b, Py_ssize_t n)
     double fa_negprod(double a, double b)
+    void fa_exp_sc_block_f(const float* x, float* buf, Py_ssize_t n, float sh)
+    void fa_exp_sc_block_d(const double* x, double* buf, Py_ssize_t n, double sh)
     void fa_exp_row_pf_f(const float* x, float* buf, Py_ssize_t n, float sh, const float* xn, float* bn)
     void fa_exp_row_pf_d(const double* x, double* buf, Py_ssize_t n, double sh, const double* xn,
                          double* bn)
@@ -90,16 +94,17 @@ cdef inline double row_sumexp_chunked(const floating* x, Py_ssize_t n, double sh
     return s
 
 
-cdef inline double log_sum(const floating* buf, Py_ssize_t n, double s) noexcept nogil:
-    # log(s) for s = sum_j buf_j, buf_j = exp(x_j - shift): when the shift is the row's
-    # maximum, s = c + t (c terms equal to 1, t the others) and log1p(c - 1 + t) keeps
-    # the tiny t that 1 + t rounds away (float64 logsumexp([0, -40]) = 4.25e-18, not 0)
+cdef inline double log_sum(const floating* buf, Py_ssize_t n, double s, double unit=1.0) noexcept nogil:
+    # log(s) for s = sum_j buf_j / unit, buf_j = unit exp(x_j - shift) (unit: 1, or
+    # EXP_UNIT for fa_exp_sc): when the shift is the row's maximum, s = c + t (c terms
+    # equal to 1, t the others) and log1p(c - 1 + t) keeps the tiny t that 1 + t rounds
+    # away (float64 logsumexp([0, -40]) = 4.25e-18, not 0)
     cdef Py_ssize_t j
     cdef double t = 0.0, c = 0.0, v
     if not s < 2.0 or n <= 0:
         return log(s)
     for j in range(n):
-        v = buf[j]
+        v = buf[j] / unit
         if v == 1.0:
             c = c + 1.0
         else:
@@ -109,34 +114,61 @@ cdef inline double log_sum(const floating* buf, Py_ssize_t n, double s) noexcept
     return log1p((c - 1.0) + t)
 
 
-cdef inline double log_sumexp_chunked(const floating* x, Py_ssize_t n, double shift) noexcept nogil:
-    # log(sum_j exp(x_j - shift)) without a row buffer, with log_sum's log1p rule
+cdef inline void exp_chunk(const floating* x, floating* buf, Py_ssize_t k, floating sh,
+                           bint sc) noexcept nogil:
+    # buf_j = 2^64 exp(x_j - sh) (sc: fa_exp_sc, for x_j - sh <= 0 or NaN), else exp(x_j - sh)
+    cdef Py_ssize_t j
+    if sc:
+        if floating is float:
+            fa_exp_sc_block_f(x, buf, k, sh)
+        else:
+            fa_exp_sc_block_d(x, buf, k, sh)
+    else:
+        for j in range(k):
+            buf[j] = m_exp(x[j] - sh)
+
+
+cdef inline double log_sumexp_chunked(const floating* x, Py_ssize_t n, double shift,
+                                      bint sc=False) noexcept nogil:
+    # log(sum_j exp(x_j - shift)) without a row buffer, with log_sum's log1p rule, whose
+    # split of the terms (ones and the rest) takes a second pass only when the sum is
+    # below 2. sc: the shift is the row's finite maximum (every x_j - shift <= 0 or NaN),
+    # so the exponentials can be fa_exp_sc's 2^64 e^t (an infinite maximum's shift is 0,
+    # and x_j - 0 may be positive)
     cdef floating buf[256]
     cdef floating sh = <floating>shift
     cdef Py_ssize_t j0, j, k
     cdef double s = 0.0, t = 0.0, c = 0.0, v
+    cdef double unit = EXP_UNIT if sc else 1.0
     for j0 in range(0, n, 256):
         k = min(256, n - j0)
-        for j in range(k):
-            buf[j] = m_exp(x[j0 + j] - sh)
+        exp_chunk(x + j0, buf, k, sh, sc)
         s = s + row_sum(buf, k)
+    s = s / unit  # exact
+    if not (s > 0.0 or s != s):
+        return NEG_INF
+    if not s < 2.0:
+        return log(s)
+    for j0 in range(0, n, 256):
+        k = min(256, n - j0)
+        exp_chunk(x + j0, buf, k, sh, sc)
         for j in range(k):
-            v = buf[j]
+            v = buf[j] / unit
             if v == 1.0:
                 c = c + 1.0
             else:
                 t = t + v
-    if not (s > 0.0 or s != s):
-        return NEG_INF
-    if not s < 2.0 or c < 1.0:
+    if c < 1.0:
         return log(s)
     return log1p((c - 1.0) + t)
 
 
+
+
 cdef inline double row_sumexp_pf(const floating* x, floating* buf, Py_ssize_t n, double shift,
                                  const floating* xn, floating* bn) noexcept nogil:
-    # buf_j = exp(x_j - shift) (x_j - shift <= 0 or NaN) while the next row (xn, bn) is
-    # prefetched (fa_rows.h); returns sum_j buf_j (double)
+    # buf_j = 2^64 exp(x_j - shift) (fa_exp_sc; x_j - shift <= 0 or NaN) while the next
+    # row (xn, bn) is prefetched (fa_rows.h); returns sum_j buf_j (double)
     if floating is float:
         fa_exp_row_pf_f(x, buf, n, <float>shift, xn, bn)
     else:
@@ -155,6 +187,7 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, floating[:, ::1
         for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
             q = r + 1 if r + 1 < M else r
             sh = softmax_shift(row_max(&x[r, 0], C))
+            # s = 2^64 sum_j exp(x_j - shift): y_j = buf_j / s, log(s 2^-64) exact scaling
             s = row_sumexp_pf(&x[r, 0], &buf[r, 0], C, sh, &x[q, 0], &buf[q, 0])
             if mode == 0:
                 if s == 0.0 and zero_masked:
@@ -170,7 +203,7 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, floating[:, ::1
                         out[r, j] = -INFINITY
                 else:
                     shc = <floating>sh
-                    ls = <floating>log_sum(&buf[r, 0], C, s)
+                    ls = <floating>log_sum(&buf[r, 0], C, s * EXP_UNIT_INV, EXP_UNIT)
                     for j in range(C):
                         out[r, j] = (x[r, j] - shc) - ls
 
@@ -182,7 +215,7 @@ def logsumexp_rows(const floating[:, ::1] x, floating[::1] out, int nthreads):
         for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
             m = row_max(&x[r, 0], C) if C > 0 else NEG_INF
             sh = m if fabs(m) < INFINITY else 0.0
-            out[r] = sh + log_sumexp_chunked(&x[r, 0], C, sh)
+            out[r] = sh + log_sumexp_chunked(&x[r, 0], C, sh, fabs(m) < INFINITY)
 
 
 def softmax_backward_rows(const floating[:, ::1] g, const floating[:, ::1] y, floating[:, ::1] out,

@@ -7,8 +7,8 @@
  *   NaN either way);
  * - sums and dot products in double with 16 independent partial sums (the lanes
  *   of one vector), added up at the end;
- * - the exponentials of a softmax row, t = x_j - shift (expf/exp: libmvec's
- *   vector versions through fa_simd.h's declarations) while the next row's input
+ * - the exponentials of a softmax row, t = x_j - shift, scaled by 2^64
+ *   (fa_exp_sc_f/_d, inline) while the next row's input
  *   and output are prefetched into L2: a row of 4096 floats is 16 KiB, its passes
  *   run from L1, and without the prefetch the memory system idles while the
  *   exponentials are computed (compute and memory time add up). */
@@ -20,6 +20,62 @@
 #include <string.h>
 
 #include "fa_simd.h"
+
+/* E = 2^64 e^t for t = x_j - max <= 0 (or NaN): the C twin of numba_rowwise's
+ * exp_sc (same constants and operations). 2^(n + 64) is normal for every t down to
+ * the clamp -(127 + 64) ln 2 (float; 1023 + 64 for double), where its exponent field
+ * is 0 and E = +0; so it is built from the shifter's low bits (n + 64) by one shift
+ * and one add and applied by one multiply, and NaN passes through p. The row's sum
+ * S and the outputs y_j = E_j / S do not see the factor. */
+static inline float fa_exp_sc_f(float t) {
+    const float magic = 0x1.80008p+23f; /* 1.5 * 2^23 + 64 */
+    const float lo = -0x1.08c84p+7f;     /* -191 ln 2 */
+    float tc = t < lo ? lo : t;
+    float vn = fmaf(tc, 0x1.715476p+0f, magic);
+    float z = vn - magic;
+    float r = fmaf(z, -0x1.62e4p-1f, tc);
+    r = fmaf(z, -0x1.7f7d1cp-20f, r);
+    float q = 0x1.64bafcp-10f;
+    q = fmaf(q, r, 0x1.1247cap-7f);
+    q = fmaf(q, r, 0x1.556018p-5f);
+    q = fmaf(q, r, 0x1.555464p-3f);
+    q = fmaf(q, r, 0x1.fffff4p-2f);
+    q = fmaf(q, r, 1.0f);
+    float p = fmaf(q, r, 1.0f);
+    return p * fa_bits_f((int32_t)(((uint32_t)fa_f_bits(vn) << 23) + (127u << 23)));
+}
+
+static inline double fa_exp_sc_d(double t) {
+    const double magic = 6755399441055808.0; /* 1.5 * 2^52 + 64 */
+    const double lo = -0x1.78b9b9e2a1effp+9; /* -1087 ln 2 */
+    double tc = t < lo ? lo : t;
+    double vn = fma(tc, 1.4426950408889634, magic);
+    double z = vn - magic;
+    double r = fma(z, -0x1.62e42fee00000p-1, tc);
+    r = fma(z, -0x1.a39ef35793c76p-33, r);
+    /* e^r - 1 = r + r^2 (1/2! + r/3! + ... + r^11/13!) (numba: _expm1_poly_f64) */
+    double q = fma(1.0 / 6227020800.0, r, 1.0 / 479001600.0);
+    q = fma(q, r, 1.0 / 39916800.0);
+    q = fma(q, r, 1.0 / 3628800.0);
+    q = fma(q, r, 1.0 / 362880.0);
+    q = fma(q, r, 1.0 / 40320.0);
+    q = fma(q, r, 1.0 / 5040.0);
+    q = fma(q, r, 1.0 / 720.0);
+    q = fma(q, r, 1.0 / 120.0);
+    q = fma(q, r, 1.0 / 24.0);
+    q = fma(q, r, 1.0 / 6.0);
+    q = fma(q, r, 1.0 / 2.0);
+    double p = 1.0 + fma(r * r, q, r);
+    return p * fa_bits_d((int64_t)(((uint64_t)fa_d_bits(vn) << 52) + (1023ull << 52)));
+}
+
+/* buf_j = 2^64 exp(x_j - sh) over a short block (no prefetch) */
+static inline void fa_exp_sc_block_f(const float* x, float* buf, ptrdiff_t n, float sh) {
+    for (ptrdiff_t j = 0; j < n; j++) buf[j] = fa_exp_sc_f(x[j] - sh);
+}
+static inline void fa_exp_sc_block_d(const double* x, double* buf, ptrdiff_t n, double sh) {
+    for (ptrdiff_t j = 0; j < n; j++) buf[j] = fa_exp_sc_d(x[j] - sh);
+}
 
 /* elements per block of the prefetching loop (one prefetch per 64-byte line) */
 #define FA_PF_BLOCK 64
@@ -35,8 +91,9 @@
         }                                                                             \
         for (; j < n; j++) buf[j] = EXP(x[j] - sh);                                   \
     }
-FA_EXP_ROW_PF(fa_exp_row_pf_f, float, expf)
-FA_EXP_ROW_PF(fa_exp_row_pf_d, double, exp)
+/* buf_j = 2^64 exp(x_j - sh) */
+FA_EXP_ROW_PF(fa_exp_row_pf_f, float, fa_exp_sc_f)
+FA_EXP_ROW_PF(fa_exp_row_pf_d, double, fa_exp_sc_d)
 #undef FA_EXP_ROW_PF
 
 static inline int32_t fa_key_f(float v) {

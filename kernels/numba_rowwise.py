@@ -126,6 +126,73 @@ def exp_row(t):
 _dispatch(exp_row, _exp_row_f32, _exp_row_f64)
 
 
+# --------------------------------------------------------------------------- #
+# E = 2^64 e^t for a softmax row (t = x_j - max <= 0 or NaN): the row's sum S and #
+# its outputs y_j = E_j / S do not see the factor, and 2^(n + 64) is a normal    #
+# number for every t the exponential can reach, so it is built from n's bits by   #
+# one shift and one add and applied by one multiply (exp_neg applies 2^n in two    #
+# halves so that a subnormal e^t is rounded once: 9 instructions, here 3). A       #
+# subnormal softmax output is then rounded once, by y = E (1/S). t is clamped at   #
+# -(127 + 64) ln 2 (float32; 1023 + 64 for float64), where the scale's exponent    #
+# field is 0: E = +0 exactly (an all -inf row still sums to 0). Between there and  #
+# the old clamp (-104 / -746) E is tiny but not 0, and E / S rounds to 0 because  #
+# S >= 2^64 when the shift is the row's maximum. The clamp keeps NaN (t < lo is    #
+# false), and NaN p times the scale is NaN: no select on the way out.            #
+# --------------------------------------------------------------------------- #
+#: the factor of the scaled exponentials (exp_sc), and its inverse
+EXP_UNIT = 2.0**64
+EXP_UNIT_INV = 2.0**-64
+_SC_LO_F = _F32(-191.0 * 0.6931471805599453)
+_SC_LO_D = -1087.0 * 0.6931471805599453
+_MAGIC64_F = _F32(12582976.0)  # 1.5 * 2^23 + 64: vn's low bits hold n + 64
+_MAGIC64_D = 6755399441055808.0  # 1.5 * 2^52 + 64
+_BIAS_F = np.int32(127 << 23)
+_BIAS_D = np.int64(1023 << 52)
+_EXPU_F = tuple(_F32(c) for c in (
+    1.0, 0.4999998211860657, 0.16666486859321594, 0.04167179763317108,
+    0.008370374329388142, 0.0013608185108751059,
+))  # fmt: skip  (e^r = 1 + r P(r) on |r| <= ln2/2, relative error 1.1e-8: _math._EXPU_F)
+
+
+@njit(**_J)
+def _exp_sc_f32(t):
+    _m.wide_vectors()
+    tc = _SC_LO_F if t < _SC_LO_F else t
+    vn = _m.fma(tc, _LOG2E_F, _MAGIC64_F)
+    z = vn - _MAGIC64_F  # n = round(t / ln 2); vn's low bits hold n + 64
+    r = _m.fma(z, -_LN2HI_F, tc)
+    r = _m.fma(z, -_LN2LO_F, r)
+    c = _EXPU_F
+    q = c[5]
+    q = _m.fma(q, r, c[4])
+    q = _m.fma(q, r, c[3])
+    q = _m.fma(q, r, c[2])
+    q = _m.fma(q, r, c[1])
+    q = _m.fma(q, r, c[0])
+    p = _m.fma(q, r, _F32(1.0))
+    return p * _m._i32_as_f32(np.int32((_f32_as_i32(vn) << np.int32(23)) + _BIAS_F))
+
+
+@njit(**_J)
+def _exp_sc_f64(t):
+    _m.wide_vectors()
+    tc = _SC_LO_D if t < _SC_LO_D else t
+    vn = _m.fma(tc, 1.4426950408889634, _MAGIC64_D)
+    z = vn - _MAGIC64_D
+    r = _m.fma(z, -_LN2HI_D, tc)
+    r = _m.fma(z, -_LN2LO_D, r)
+    p = 1.0 + _expm1_poly_f64(r)
+    return p * _m._i64_as_f64(np.int64((_f64_as_i64(vn) << np.int64(52)) + _BIAS_D))
+
+
+def exp_sc(t):
+    """2^64 e**t for t <= 0 or NaN (x_j - max of a row; wrong for t > 0)."""
+    return EXP_UNIT * math.exp(t)
+
+
+_dispatch(exp_sc, _exp_sc_f32, _exp_sc_f64)
+
+
 def _prefetch_intrinsic(write):
     # llvm.prefetch(&a[i], rw, locality 2, data cache): prefetcht1 (into L2) for a read,
     # prefetchw for a write; a hint, so an address past the array is harmless (never
@@ -232,8 +299,8 @@ def row_exp(x, buf, lo, hi, shift):
 
 @njit(fastmath=_FM, cache=True, error_model="numpy")
 def row_exp_pf(x, buf, n, shift, xn, bn):
-    """buf_j = exp(x_j - shift) (shift: the row's maximum or +-inf, so x_j - shift <= 0
-    or NaN) over a whole row while the next row's input ``xn`` and
+    """buf_j = 2^64 exp(x_j - shift) (``exp_sc``; shift: the row's maximum or +-inf, so
+    x_j - shift <= 0 or NaN) over a whole row while the next row's input ``xn`` and
     output ``bn`` are prefetched into L2.
 
     A row of 4096 float32 is 16 KiB: the passes over it run from L1, and without the
@@ -253,10 +320,10 @@ def row_exp_pf(x, buf, n, shift, xn, bn):
                 prefetch_read(xn, p)
                 prefetch_write(bn, p)
         for k in range(j, j + PF_BLOCK):
-            buf[k] = exp_neg(x[k] - sh)
+            buf[k] = exp_sc(x[k] - sh)
         j += PF_BLOCK
     for k in range(j, n):
-        buf[k] = exp_neg(x[k] - sh)
+        buf[k] = exp_sc(x[k] - sh)
 
 
 @njit(fastmath=_FM, cache=True, error_model="numpy")
@@ -268,17 +335,18 @@ def row_sumexp(x, buf, lo, hi, shift):
 
 
 @njit(fastmath=_FM, cache=True, error_model="numpy")
-def log_sum(buf, lo, hi, s):
-    # log(s) for s = sum_j buf_j, buf_j = exp(x_j - shift): when the shift is the row's
-    # maximum, s = c + t (c terms equal to 1, t the others) and log1p(c - 1 + t) keeps
-    # the tiny t that 1 + t rounds away (float64 logsumexp([0, -40]) = 4.25e-18, not 0)
+def log_sum(buf, lo, hi, s, unit):
+    # log(s) for s = sum_j buf_j / unit, buf_j = unit exp(x_j - shift) (unit: 1, or
+    # EXP_UNIT for exp_sc): when the shift is the row's maximum, s = c + t (c terms
+    # equal to 1, t the others) and log1p(c - 1 + t) keeps the tiny t that 1 + t rounds
+    # away (float64 logsumexp([0, -40]) = 4.25e-18, not 0)
     if not s < 2.0 or hi <= lo:
         return math.log(s)
     t = 0.0
     c = 0.0
     bs = buf[lo:hi]  # (see _span)
     for j in range(bs.shape[0]):
-        v = np.float64(bs[j])
+        v = np.float64(bs[j]) / unit
         one = v == 1.0
         c += 1.0 if one else 0.0
         t += 0.0 if one else v
@@ -289,8 +357,8 @@ def log_sum(buf, lo, hi, s):
 
 @njit(fastmath=_FM, cache=True, error_model="numpy")
 def row_finish(x, out, lo, hi, shift, s, ls64, mode, zero_masked):
-    # out holds exp(x_j - shift):
-    # softmax: out_j *= 1 / s ; log_softmax: out_j = (x_j - shift) - log(s)
+    # out holds u exp(x_j - shift) and s = u sum_j exp(x_k - shift) (u: any power of 2):
+    # softmax: out_j *= 1 / s ; log_softmax: out_j = (x_j - shift) - log(s / u) (ls64)
     if hi <= lo:
         return
     xs = x[lo:hi]  # (see _span)
@@ -323,9 +391,9 @@ def softmax_row(xr, outr, bufr, mode, zero_masked, xn, bn):
     n = xr.shape[0]
     sh = softmax_shift(row_max(xr, 0, n))
     row_exp_pf(xr, bufr, n, sh, xn, bn)
-    s = row_sum64(bufr, 0, n)
-    ls = log_sum(bufr, 0, n, s) if mode != MODE_SOFTMAX else 0.0
-    row_finish(xr, outr, 0, n, sh, s, ls, mode, zero_masked)
+    su = row_sum64(bufr, 0, n)  # 2^64 sum_j exp(x_j - shift), exact scaling
+    ls = log_sum(bufr, 0, n, su * EXP_UNIT_INV, EXP_UNIT) if mode != MODE_SOFTMAX else 0.0
+    row_finish(xr, outr, 0, n, sh, su, ls, mode, zero_masked)
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
@@ -351,7 +419,7 @@ def logsumexp_row(xr, scratch):
     n = xr.shape[0]
     sh = lse_shift(row_max(xr, 0, n))
     s = row_sumexp(xr, scratch, 0, n, sh)
-    return sh + log_sum(scratch, 0, n, s) if s > 0.0 or s != s else NEG_INF
+    return sh + log_sum(scratch, 0, n, s, 1.0) if s > 0.0 or s != s else NEG_INF
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
@@ -409,7 +477,7 @@ def softmax_split(x, out, buf, mode, zero_masked, nchunks):
         s = 0.0
         for t in range(nchunks):
             s += ps[t]
-        ls = log_sum(br, 0, n, s) if mode != MODE_SOFTMAX else 0.0
+        ls = log_sum(br, 0, n, s, 1.0) if mode != MODE_SOFTMAX else 0.0
         if mode == 2:
             out[r, 0] = sh + ls if s > 0.0 or s != s else NEG_INF
         else:
@@ -489,7 +557,7 @@ def cross_entropy_index(
         shift_sum = row_shift_sum(xr, weight, has_weight, sh) if eps != 0.0 else 0.0
         buf = grad[r] if want_grad else scratch[get_thread_id()]
         s = row_sumexp(xr, buf, 0, C, sh)
-        ls = log_sum(buf, 0, C, s)  # log1p of a tiny sum at a dominant maximum
+        ls = log_sum(buf, 0, C, s, 1.0)  # log1p of a tiny sum at a dominant maximum
         # lse - x_j = (shift - x_j) + log(s): exact for x_j = shift
         li = (1.0 - eps) * wt * ((sh - xt) + ls)
         if eps != 0.0:
@@ -525,7 +593,7 @@ def cross_entropy_prob(x, q, weight, has_weight, eps, scale, loss, grad, want_gr
         sh = softmax_shift(row_max(xr, 0, C))
         ex = scratch[get_thread_id()]
         s = row_sumexp(xr, ex, 0, C, sh)
-        ls = log_sum(ex, 0, C, s)
+        ls = log_sum(ex, 0, C, s, 1.0)
         li = 0.0
         wq = 0.0
         for j in range(C):
