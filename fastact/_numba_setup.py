@@ -20,6 +20,7 @@ import os
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 _done = False
 tbb_path: str | None = None
@@ -55,3 +56,76 @@ def configure() -> None:
     if "NUMBA_THREADING_LAYER" not in os.environ:
         numba.config.THREADING_LAYER_PRIORITY = ["tbb", "omp", "workqueue"]  # type: ignore[attr-defined]
         numba.config.THREADING_LAYER = "default"  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- #
+# Numba's on-disk cache of the hand-written kernel modules                    #
+# --------------------------------------------------------------------------- #
+#: the sources every Numba kernel module compiles code from besides its own file
+#: (Numba inlines the math at its IR level, so it lands in each kernel's object code):
+#: files of the fastact package, then of the kernels package
+CACHE_DEPENDENCIES = (("_math.py", "pointwise.py"), ("numba_pointwise.py",))
+_stamped = False
+
+
+def dependency_hash(kernels_dir: Path) -> str:
+    """sha256 of the contents of :data:`CACHE_DEPENDENCIES`."""
+    import hashlib
+
+    h = hashlib.sha256()
+    roots = (Path(__file__).resolve().parent, kernels_dir)
+    for root, names in zip(roots, CACHE_DEPENDENCIES, strict=True):
+        for name in names:
+            try:
+                h.update((root / name).read_bytes())
+            except OSError:
+                h.update(name.encode())
+    return h.hexdigest()
+
+
+def stamp_kernel_caches(kernels_dir: Path) -> None:
+    """Make Numba's cache of the ``numba_*`` modules in ``kernels_dir`` also depend on
+    the shared math.
+
+    Numba stamps a cached function by its own source file only. The row-wise,
+    special and pointwise kernels compile ``_math.py``'s functions (inlined at Numba's
+    IR level) into their object code, so after an edit of ``_math.py`` they went on
+    loading the old machine code from ``__pycache__`` (measured: float64 softmax rows
+    kept a layout the edit had fixed). The generated elementwise module carries a hash
+    in its text for this; here, every kernel module's locator adds
+    :func:`dependency_hash` to its stamp. Numba's locators are internal: if their
+    interface differs, nothing is changed (the cache then works as Numba's own).
+    Must run before the kernel modules are imported (kernels/__init__.py calls it).
+    """
+    global _stamped
+    if _stamped:
+        return
+    _stamped = True
+    try:
+        from numba.core import caching
+
+        impl: Any = caching.CacheImpl
+        originals: list[Any] = list(impl._locator_classes)
+    except (ImportError, AttributeError):
+        return
+    kdir = kernels_dir.resolve()
+    dep = dependency_hash(kdir)
+
+    def _stamped_locator(loc: Any) -> Any:
+        own = loc.get_source_stamp
+        loc.get_source_stamp = lambda: (own(), dep)
+        return loc
+
+    class _KernelLocator:
+        @classmethod
+        def from_function(cls, py_func: object, py_file: str) -> object:
+            path = Path(py_file).resolve()
+            if path.parent != kdir or not path.name.startswith("numba_"):
+                return None
+            for k in originals:
+                loc = k.from_function(py_func, py_file)
+                if loc is not None:
+                    return _stamped_locator(loc)
+            return None
+
+    impl._locator_classes = [_KernelLocator, *originals]

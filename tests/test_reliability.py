@@ -305,3 +305,24 @@ def test_automatic_choice_warns_when_it_falls_back_to_numpy(monkeypatch):
     with pytest.warns(RuntimeWarning, match="NumPy reference backend"):
         assert _backends.auto_cpu().NAME == "numpy"
     monkeypatch.setattr(_backends, "_auto_cpu", None)
+
+
+def test_numba_kernel_cache_depends_on_the_shared_math(tmp_path):
+    """Numba stamps a cached kernel by its own file; fastact's kernel modules also
+    compile _math.py and the pointwise formulas, so their stamp carries a hash of
+    those (an edit of _math.py had left the row kernels' old machine code in use)."""
+    from pathlib import Path
+
+    from fastact.kernels import numba_rowwise, numba_special
+
+    from fastact import _numba_setup
+
+    kdir = Path(numba_rowwise.__file__).parent
+    dep = _numba_setup.dependency_hash(kdir)
+    for f in (numba_rowwise.softmax_rows, numba_special.prelu_fwd):
+        stamp = f._cache._impl.locator.get_source_stamp()
+        assert isinstance(stamp, tuple) and stamp[1] == dep
+    # the hash follows the dependencies' text
+    (tmp_path / "numba_pointwise.py").write_text((kdir / "numba_pointwise.py").read_text() + "#\n")
+    assert _numba_setup.dependency_hash(tmp_path) != dep
+    assert _numba_setup.dependency_hash(kdir) == dep
