@@ -93,7 +93,7 @@ WIDE_ATTR = '"prefer-vector-width"="512"'
 #: the stack; the x86-64 ABI aligns it to 16 bytes only, so without the realignment
 #: 3 in 4 call sites put each spill slot across two cache lines, and the same
 #: kernel ran up to 1.7x slower depending on its caller's stack depth (float64
-#: softmax rows: 1.2 or 2.1 ms on 256 x 4096, per process; see wide_vectors)
+#: softmax rows: 1.3 or 2.1 ms on 256 x 4096, per process; see wide_vectors)
 REALIGN_ATTR = '"stackrealign"'
 
 

@@ -64,22 +64,19 @@ def configure() -> None:
 #: the sources every Numba kernel module compiles code from besides its own file
 #: (Numba inlines the math at its IR level, so it lands in each kernel's object code):
 #: files of the fastact package, then of the kernels package
-CACHE_DEPENDENCIES = (("_math.py", "pointwise.py"), ("numba_pointwise.py",))
+CACHE_DEPENDENCIES = (("_math.py", "_mvec.py", "pointwise.py"), ("numba_pointwise.py",))
 _stamped = False
 
 
-def dependency_hash(kernels_dir: Path) -> str:
-    """sha256 of the contents of :data:`CACHE_DEPENDENCIES`."""
+def dependency_hash(kernels_dir: Path, package_dir: Path | None = None) -> str:
+    """sha256 of the contents of :data:`CACHE_DEPENDENCIES` (OSError if one is missing)."""
     import hashlib
 
     h = hashlib.sha256()
-    roots = (Path(__file__).resolve().parent, kernels_dir)
+    roots = (package_dir or Path(__file__).resolve().parent, kernels_dir)
     for root, names in zip(roots, CACHE_DEPENDENCIES, strict=True):
         for name in names:
-            try:
-                h.update((root / name).read_bytes())
-            except OSError:
-                h.update(name.encode())
+            h.update((root / name).read_bytes())
     return h.hexdigest()
 
 
@@ -94,8 +91,10 @@ def stamp_kernel_caches(kernels_dir: Path) -> None:
     kept a layout the edit had fixed). The generated elementwise module carries a hash
     in its text for this; here, every kernel module's locator adds
     :func:`dependency_hash` to its stamp. Numba's locators are internal: if their
-    interface differs, nothing is changed (the cache then works as Numba's own).
-    Must run before the kernel modules are imported (kernels/__init__.py calls it).
+    interface differs, or a dependency cannot be read, or a locator fails, nothing is
+    changed (the cache then works as Numba's own; so it does when the user names
+    ``NUMBA_CACHE_LOCATOR_CLASSES``). Must run before the kernel modules are imported
+    (kernels/__init__.py calls it).
     """
     global _stamped
     if _stamped:
@@ -109,7 +108,10 @@ def stamp_kernel_caches(kernels_dir: Path) -> None:
     except (ImportError, AttributeError):
         return
     kdir = kernels_dir.resolve()
-    dep = dependency_hash(kdir)
+    try:
+        dep = dependency_hash(kdir)
+    except OSError:
+        return
 
     def _stamped_locator(loc: Any) -> Any:
         own = loc.get_source_stamp
@@ -119,13 +121,16 @@ def stamp_kernel_caches(kernels_dir: Path) -> None:
     class _KernelLocator:
         @classmethod
         def from_function(cls, py_func: object, py_file: str) -> object:
-            path = Path(py_file).resolve()
-            if path.parent != kdir or not path.name.startswith("numba_"):
+            try:
+                path = Path(py_file).resolve()
+                if path.parent != kdir or not path.name.startswith("numba_"):
+                    return None
+                for k in originals:
+                    loc = k.from_function(py_func, py_file)
+                    if loc is not None:
+                        return _stamped_locator(loc)
+            except Exception:  # Numba's internals changed: its own locators follow
                 return None
-            for k in originals:
-                loc = k.from_function(py_func, py_file)
-                if loc is not None:
-                    return _stamped_locator(loc)
             return None
 
     impl._locator_classes = [_KernelLocator, *originals]

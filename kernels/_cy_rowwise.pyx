@@ -187,7 +187,7 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, floating[:, ::1
         for r in prange(M, num_threads=max(nthreads, 1), schedule="static"):
             q = r + 1 if r + 1 < M else r
             sh = softmax_shift(row_max(&x[r, 0], C))
-            # s = 2^64 sum_j exp(x_j - shift): y_j = buf_j / s, log(s 2^-64) exact scaling
+            # s = 2^64 sum_j exp(x_j - shift): y_j = buf_j (1/s), log(s 2^-64) exact scaling
             s = row_sumexp_pf(&x[r, 0], &buf[r, 0], C, sh, &x[q, 0], &buf[q, 0])
             if mode == 0:
                 if s == 0.0 and zero_masked:

@@ -22,11 +22,15 @@
 #include "fa_simd.h"
 
 /* E = 2^64 e^t for t = x_j - max <= 0 (or NaN): the C twin of numba_rowwise's
- * exp_sc (same constants and operations). 2^(n + 64) is normal for every t down to
- * the clamp -(127 + 64) ln 2 (float; 1023 + 64 for double), where its exponent field
+ * exp_sc (same constants and operations). 2^(n + 64) is normal (or +0) for every t
+ * down to the clamp -(127 + 64) ln 2 (float; 1023 + 64 for double), where its exponent field
  * is 0 and E = +0; so it is built from the shifter's low bits (n + 64) by one shift
  * and one add and applied by one multiply, and NaN passes through p. The row's sum
- * S and the outputs y_j = E_j / S do not see the factor. */
+ * S and the outputs y_j = E_j / S do not see the factor. Like fa_simd.h's twins it
+ * needs a hardware fma (fa_bits_d is defined there under the same condition):
+ * without one, 2^64 times libm's (libmvec's) exp, whose e^t is subnormal below
+ * -87.3 (float) and rounded there before the exact scaling. */
+#if defined(__FMA__) || defined(__aarch64__)
 static inline float fa_exp_sc_f(float t) {
     const float magic = 0x1.80008p+23f; /* 1.5 * 2^23 + 64 */
     const float lo = -0x1.08c84p+7f;     /* -191 ln 2 */
@@ -68,6 +72,10 @@ static inline double fa_exp_sc_d(double t) {
     double p = 1.0 + fma(r * r, q, r);
     return p * fa_bits_d((int64_t)(((uint64_t)fa_d_bits(vn) << 52) + (1023ull << 52)));
 }
+#else
+static inline float fa_exp_sc_f(float t) { return 0x1p64f * expf(t); }
+static inline double fa_exp_sc_d(double t) { return 0x1p64 * exp(t); }
+#endif
 
 /* buf_j = 2^64 exp(x_j - sh) over a short block (no prefetch) */
 static inline void fa_exp_sc_block_f(const float* x, float* buf, ptrdiff_t n, float sh) {

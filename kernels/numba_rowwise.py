@@ -57,6 +57,8 @@ MODE_LOG_SOFTMAX = 1
 # --------------------------------------------------------------------------- #
 # exp of a shifted row element, t = x_j - max <= 0 (or NaN)                   #
 # --------------------------------------------------------------------------- #
+# (The softmax rows now take exp_sc below; exp_neg stays the core of exp_row, the
+# log_softmax backward's exponential.)
 # _math.exp's reduction and polynomial (the same results, within 2 ulp), without
 # what t <= 0 never needs: no overflow clamp or +inf select, and no underflow select
 # (t is clamped at -104 / -746, where 2^n p rounds to 0 by itself). n = round(t / ln 2)
@@ -127,18 +129,19 @@ _dispatch(exp_row, _exp_row_f32, _exp_row_f64)
 
 
 # --------------------------------------------------------------------------- #
-# E = 2^64 e^t for a softmax row (t = x_j - max <= 0 or NaN): the row's sum S and #
-# its outputs y_j = E_j / S do not see the factor, and 2^(n + 64) is a normal    #
-# number for every t the exponential can reach, so it is built from n's bits by   #
-# one shift and one add and applied by one multiply (exp_neg applies 2^n in two    #
-# halves so that a subnormal e^t is rounded once: 9 instructions, here 3). A       #
-# subnormal softmax output is then rounded once, by y = E (1/S). t is clamped at   #
-# -(127 + 64) ln 2 (float32; 1023 + 64 for float64), where the scale's exponent    #
-# field is 0: E = +0 exactly (an all -inf row still sums to 0). Between there and  #
-# the old clamp (-104 / -746) E is tiny but not 0, and E / S rounds to 0 because  #
-# S >= 2^64 when the shift is the row's maximum. The clamp keeps NaN (t < lo is    #
-# false), and NaN p times the scale is NaN: no select on the way out.            #
+# E = 2^64 e^t for a softmax row (t = x_j - max <= 0 or NaN)                  #
 # --------------------------------------------------------------------------- #
+# The row's sum S and its outputs y_j = E_j / S do not see the factor, and
+# 2^(n + 64) is a normal number (or +0, near the clamp) for every t down to the
+# clamp, so it is built from n's bits by one shift and one add and applied by one
+# multiply (exp_neg applies 2^n in two halves so that a subnormal e^t is rounded
+# once, then selects NaN: 9 instructions, here 3). A subnormal softmax output is
+# rounded once, by y = E (1/S). t is clamped at -(127 + 64) ln 2 (float32; 1023 + 64
+# for float64), where the scale's exponent field is 0: E = +0 exactly (an all -inf
+# row still sums to 0). Between there and the old clamp (-104 / -746) E is tiny but
+# not 0, and E / S rounds to 0 because S >= 2^64 when the shift is the row's
+# maximum. The clamp keeps NaN (t < lo is false), and NaN p times the scale is NaN:
+# no select on the way out.
 #: the factor of the scaled exponentials (exp_sc), and its inverse
 EXP_UNIT = 2.0**64
 EXP_UNIT_INV = 2.0**-64

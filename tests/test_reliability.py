@@ -311,6 +311,7 @@ def test_numba_kernel_cache_depends_on_the_shared_math(tmp_path):
     """Numba stamps a cached kernel by its own file; fastact's kernel modules also
     compile _math.py and the pointwise formulas, so their stamp carries a hash of
     those (an edit of _math.py had left the row kernels' old machine code in use)."""
+    import shutil
     from pathlib import Path
 
     from fastact.kernels import numba_rowwise, numba_special
@@ -318,11 +319,26 @@ def test_numba_kernel_cache_depends_on_the_shared_math(tmp_path):
     from fastact import _numba_setup
 
     kdir = Path(numba_rowwise.__file__).parent
+    pdir = Path(_numba_setup.__file__).parent
     dep = _numba_setup.dependency_hash(kdir)
     for f in (numba_rowwise.softmax_rows, numba_special.prelu_fwd):
         stamp = f._cache._impl.locator.get_source_stamp()
         assert isinstance(stamp, tuple) and stamp[1] == dep
-    # the hash follows the dependencies' text
-    (tmp_path / "numba_pointwise.py").write_text((kdir / "numba_pointwise.py").read_text() + "#\n")
-    assert _numba_setup.dependency_hash(tmp_path) != dep
-    assert _numba_setup.dependency_hash(kdir) == dep
+    # every dependency exists (a missing one raises, and the stamp would be Numba's own)
+    pkg, kern = _numba_setup.CACHE_DEPENDENCIES
+    assert all((pdir / n).is_file() for n in pkg) and all((kdir / n).is_file() for n in kern)
+    # the hash follows each dependency's text
+    for root, names in ((pdir, pkg), (kdir, kern)):
+        for name in names:
+            p2, k2 = tmp_path / "pkg", tmp_path / "kern"
+            shutil.rmtree(tmp_path, ignore_errors=True)
+            p2.mkdir(parents=True)
+            k2.mkdir()
+            for n in pkg:
+                shutil.copy(pdir / n, p2 / n)
+            for n in kern:
+                shutil.copy(kdir / n, k2 / n)
+            assert _numba_setup.dependency_hash(k2, p2) == dep
+            edited = (p2 if root is pdir else k2) / name
+            edited.write_text(edited.read_text() + "#\n")
+            assert _numba_setup.dependency_hash(k2, p2) != dep, name
