@@ -242,10 +242,12 @@ def test_row_exponentials_against_float64_exp(dtype):
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_softmax_outputs_down_to_the_subnormals(backend, dtype):
     """Rows spanning exp's whole range (0 down to below the underflow threshold): every
-    softmax output within 3 ulp of the extended-precision value, subnormal ones within
-    1.5 least subnormals (float64: 8 ulp and 3, as a few ulp of error in the float64 sum
-    reach the outputs; NumPy's own float64 formula reaches 4.9 and 1.4 over seeds 0-29,
-    the backends 6.3 and 2.0), log_softmax within 1e-6 relative (float64: 1e-14)."""
+    softmax output within 4.5 ulp of the extended-precision value (the inline
+    exponentials reach 2.3; libm's expf, which a Cython build without FMA uses, 4.0),
+    subnormal ones within 1.5 least subnormals (float64: 8 ulp and 3, as a few ulp of
+    error in the float64 sum reach the outputs; NumPy's own float64 formula reaches
+    4.9 and 1.4 over seeds 0-29, the backends 6.3 and 2.0), log_softmax within 1e-6
+    relative (float64: 1e-14)."""
     lo = -120.0 if dtype == np.float32 else -760.0
     rng = np.random.default_rng(5)
     x = rng.uniform(lo, 0.0, (40, 257))
@@ -259,7 +261,7 @@ def test_softmax_outputs_down_to_the_subnormals(backend, dtype):
     got = fastact.softmax(x, backend=backend)
     ulp = np.abs(got - want) / np.spacing(np.abs(w)).astype(np.longdouble)
     nrm = w >= np.finfo(dtype).tiny
-    assert float(ulp[nrm].max()) <= (3.0 if dtype == np.float32 else 8.0)
+    assert float(ulp[nrm].max()) <= (4.5 if dtype == np.float32 else 8.0)
     assert float(ulp[~nrm].max()) <= (1.5 if dtype == np.float32 else 3.0)
     lwant = np.log(want)
     lgot = fastact.log_softmax(x, backend=backend)
