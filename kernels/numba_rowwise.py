@@ -330,6 +330,18 @@ def row_exp_pf(x, buf, n, shift, xn, bn):
 
 
 @njit(fastmath=_FM, cache=True, error_model="numpy")
+def row_exp_sc(x, buf, lo, hi, shift):
+    # buf_j = 2^64 exp(x_j - shift) (exp_sc: shift the row's maximum, or +-inf)
+    if hi <= lo:
+        return
+    sh = _m.like(shift, x[lo])
+    xs = x[lo:hi]  # (see _span)
+    bs = buf[lo:hi]
+    for j in range(min(xs.shape[0], bs.shape[0])):
+        bs[j] = exp_sc(xs[j] - sh)
+
+
+@njit(fastmath=_FM, cache=True, error_model="numpy")
 def row_sumexp(x, buf, lo, hi, shift):
     # s = sum_j exp(x_j - shift): the exponentials land in buf (which may be x's
     # own row when x is not needed again), then a float64 sum of buf
@@ -446,9 +458,16 @@ def _chunk_max(x, bounds, part):
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
-def _chunk_sumexp(x, buf, bounds, shift, part):
+def _chunk_sumexp(x, buf, bounds, shift, part, scaled):
+    # scaled: 2^64 exp (exp_sc; the softmax shift), else exp (logsumexp's shift may be 0
+    # for a row holding +inf, where x_j - 0 > 0)
     for t in prange(part.shape[0]):
-        part[t] = row_sumexp(x, buf, bounds[t], bounds[t + 1], shift)
+        lo, hi = bounds[t], bounds[t + 1]
+        if scaled:
+            row_exp_sc(x, buf, lo, hi, shift)
+        else:
+            row_exp(x, buf, lo, hi, shift)
+        part[t] = row_sum64(buf, lo, hi)
 
 
 @njit(parallel=True, fastmath=_FM, cache=True, error_model="numpy")
@@ -476,11 +495,12 @@ def softmax_split(x, out, buf, mode, zero_masked, nchunks):
                 m = pm[t]
         sh = lse_shift(m) if mode == 2 else softmax_shift(m)
         br = buf[0] if mode == 2 else buf[r]
-        _chunk_sumexp(xr, br, bounds, sh, ps)
-        s = 0.0
+        unit = 1.0 if mode == 2 else EXP_UNIT  # softmax rows: E = 2^64 e^t, as softmax_row
+        _chunk_sumexp(xr, br, bounds, sh, ps, mode != 2)
+        s = 0.0  # unit sum_j exp(x_j - shift)
         for t in range(nchunks):
             s += ps[t]
-        ls = log_sum(br, 0, n, s, 1.0) if mode != MODE_SOFTMAX else 0.0
+        ls = log_sum(br, 0, n, s / unit, unit) if mode != MODE_SOFTMAX else 0.0
         if mode == 2:
             out[r, 0] = sh + ls if s > 0.0 or s != s else NEG_INF
         else:

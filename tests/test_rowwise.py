@@ -119,6 +119,38 @@ def test_edge_rows_match_torch(op, backend, dtype):
     assert_close(got, want, 1e-6, 1e-6, op)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_long_rows_with_special_values(backend, dtype):
+    """One row of 40000 classes (Numba splits it across threads): +inf, NaN, all -inf
+    (both all_masked rules) and a dominant maximum, whose log_softmax is
+    -log1p(39999 e^-40) = -1.7e-13 (the log1p rule across chunks), against PyTorch."""
+    n = 40_000
+    rows = np.random.default_rng(4).normal(0, 3, (5, n))
+    rows[0, 123] = np.inf
+    rows[1, 31_000] = np.nan
+    rows[2] = -np.inf
+    rows[3] = -40.0
+    rows[3, 20_001] = 0.0
+    for i, r in enumerate(rows.astype(dtype)):
+        x = r[None, :]
+        with np.errstate(all="ignore"):
+            for op in ("softmax", "log_softmax", "logsumexp"):
+                want = getattr(torch, op)(torch.tensor(x), -1).numpy()
+                if i == 3 and op != "softmax":  # PyTorch rounds 1 + 39999 e^-40 to 1
+                    tiny = np.log1p(np.longdouble(n - 1) * np.exp(np.longdouble(-40)))
+                    want = (x - tiny) if op == "log_softmax" else np.array([tiny])
+                got = getattr(fastact, op)(x, backend=backend)
+                # (float64: the 39999 equal terms of the log1p rule are summed in order,
+                # 1e-12 relative, by the compiled backends)
+                rtol, atol = TOL[dtype]
+                rtol = 5e-12 if (i == 3 and dtype == np.float64) else rtol
+                np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=op)
+        if np.all(r == -np.inf):
+            assert np.all(fastact.softmax(x, all_masked="zero", backend=backend) == 0)
+            assert np.all(fastact.log_softmax(x, all_masked="zero", backend=backend) == -np.inf)
+
+
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_all_masked_option(backend):
     x = EDGE_ROWS[[2, 3]]
