@@ -122,9 +122,12 @@ def test_edge_rows_match_torch(op, backend, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_long_rows_with_special_values(backend, dtype):
-    """One row of 40000 classes (Numba splits it across threads): +inf, NaN, all -inf
-    (both all_masked rules) and a dominant maximum, whose log_softmax is
+    """One row of 40000 classes (Numba splits it across threads; its split kernel is
+    also called directly, in 8 chunks, so that it runs on any CPU count): +inf, NaN,
+    all -inf (both all_masked rules) and a dominant maximum, whose log_softmax is
     -log1p(39999 e^-40) = -1.7e-13 (the log1p rule across chunks), against PyTorch."""
+    from fastact.kernels import numba_rowwise as rw
+
     n = 40_000
     rows = np.random.default_rng(4).normal(0, 3, (5, n))
     rows[0, 123] = np.inf
@@ -146,6 +149,13 @@ def test_long_rows_with_special_values(backend, dtype):
                 rtol, atol = TOL[dtype]
                 rtol = 5e-12 if (i == 3 and dtype == np.float64) else rtol
                 np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=op)
+                if backend == "numba":  # the split kernel itself, whatever the CPU count
+                    mode = ("softmax", "log_softmax", "logsumexp").index(op)
+                    out = np.empty((1, n if mode < 2 else 1), dtype)
+                    buf = out if mode < 2 else np.empty((1, n), dtype)
+                    rw.softmax_split(x, out, buf, mode, False, 8)
+                    got = out if mode < 2 else out[:, 0]
+                    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=op)
         if np.all(r == -np.inf):
             assert np.all(fastact.softmax(x, all_masked="zero", backend=backend) == 0)
             assert np.all(fastact.log_softmax(x, all_masked="zero", backend=backend) == -np.inf)

@@ -3,10 +3,12 @@ batch) against PyTorch.
 
 The benchmark cases time rows of 4096 classes. With fewer rows than threads and
 rows of 2^15 classes or more, the Numba backend splits each row across the threads
-(``softmax_split``); this script times that shape: fastact's numba and cython
+(``softmax_split``); this script times that shape (and, by default, 8 such rows,
+which run row-parallel at 2 threads, for comparison): fastact's numba and cython
 backends and ATen's ``_softmax`` / ``_log_softmax``, through :func:`fastact.timing.measure`
 (every contender warmed, rounds interleaved). It prints PyTorch's time over fastact's
-(above 1: fastact is faster), median [bootstrap 95% interval] over the rounds.
+(above 1: fastact is faster), median [bootstrap 95% interval] over the rounds, and
+NOISY where the interquartile range of the ratio exceeds 20% of its median.
 
     python bench/tools/softmax_long_rows.py [--shapes 1x131072,1x50257,8x50257] [--threads 2]
 """
@@ -55,7 +57,10 @@ def main() -> None:
                 cols = []
                 for be in ("numba", "cython"):
                     s = summarize(ratios(t[op, "torch"], t[op, be]))
-                    cols.append(f"{be} {s['median']:.2f}x [{s['ci_lo']:.2f}-{s['ci_hi']:.2f}]")
+                    noisy = " NOISY" if s["rel_iqr"] > 0.2 else ""
+                    cols.append(
+                        f"{be} {s['median']:.2f}x [{s['ci_lo']:.2f}-{s['ci_hi']:.2f}]{noisy}"
+                    )
                 print(f"  {'x'.join(map(str, shape)):>9s} {dt:7s} {op:11s} " + "  ".join(cols))
 
 
