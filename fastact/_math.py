@@ -248,6 +248,29 @@ _SHIFT_F = _F(12582912.0)  # 1.5 * 2^23: x log2(e) + shifter rounds to n in the 
 
 
 @njit(**_J)
+def _exp_poly_f32(r):
+    # e^r = 1 + r P(r) on |r| <= ln2/2 (_EXPU_F: degree 6, relative error 1.1e-8)
+    c = _EXPU_F
+    q = c[5]
+    q = fma(q, r, c[4])
+    q = fma(q, r, c[3])
+    q = fma(q, r, c[2])
+    q = fma(q, r, c[1])
+    q = fma(q, r, c[0])
+    return fma(q, r, _ONE_F)
+
+
+@njit(**_J)
+def _reduce64_f32(h):
+    # _reduce_ln2_f32 with the 1.5 * 2^23 + 64 shifter: (vn, r), vn's low bits hold
+    # n + 64, so that 2^(n + 64) is vn's bits shifted into the exponent field
+    vn = fma(h, _LOG2E_F, _MAGIC64_F)
+    n = vn - _MAGIC64_F
+    r = fma(n, -_LN2HI_F, h)
+    return vn, fma(n, -_LN2LO_F, r)
+
+
+@njit(**_J)
 def _exp_f32(x):
     # x clamped to [-104, 89]; n = round(x / ln 2) by the shifter (no round or convert
     # instruction), r = x - n ln 2 in two parts, e^r = 1 + r P(r) (degree 6, relative
@@ -257,14 +280,7 @@ def _exp_f32(x):
     xc = x if x > _F(-104.0) else _F(-104.0)
     xc = xc if xc < _F(89.0) else _F(89.0)
     vn, r = _reduce_ln2_f32(xc)
-    c = _EXPU_F
-    q = c[5]
-    q = fma(q, r, c[4])
-    q = fma(q, r, c[3])
-    q = fma(q, r, c[2])
-    q = fma(q, r, c[1])
-    q = fma(q, r, c[0])
-    p = fma(q, r, _ONE_F)
+    p = _exp_poly_f32(r)
     y = _scale_f32(p, _f32_as_i32(vn) - _f32_as_i32(_SHIFT_F))
     return y if x == x else x
 
@@ -473,18 +489,8 @@ def _exp64_neg_f32(t):
     # shifter, 2^(n + 64) added into the exponent bits (no clamp, round or convert);
     # e^r by _exp_hl_f32's polynomial (relative error 1.1e-8). 12 operations per lane.
     wide_vectors()
-    vn = fma(t, _LOG2E_F, _MAGIC64_F)
-    n = vn - _MAGIC64_F
-    r = fma(n, -_LN2HI_F, t)
-    r = fma(n, -_LN2LO_F, r)
-    c = _EXPU_F
-    q = c[5]
-    q = fma(q, r, c[4])
-    q = fma(q, r, c[3])
-    q = fma(q, r, c[2])
-    q = fma(q, r, c[1])
-    q = fma(q, r, c[0])
-    p = fma(q, r, _ONE_F)
+    vn, r = _reduce64_f32(t)
+    p = _exp_poly_f32(r)
     return _i32_as_f32(np.int32(_f32_as_i32(p) + (_f32_as_i32(vn) << np.int32(23))))
 
 
@@ -736,18 +742,8 @@ _GT_K3_D = 1.5957691216057308 * 0.044715
 def _exp_hl_f32(h, lo):
     wide_vectors()
     # 2^64 e^(h + lo) for -120 <= h <= 0, |lo| <= ulp(h)
-    vn = fma(h, _LOG2E_F, _MAGIC64_F)
-    n = vn - _MAGIC64_F
-    r = fma(n, -_LN2HI_F, h)
-    r = fma(n, -_LN2LO_F, r) + lo
-    c = _EXPU_F
-    q = c[5]
-    q = fma(q, r, c[4])
-    q = fma(q, r, c[3])
-    q = fma(q, r, c[2])
-    q = fma(q, r, c[1])
-    q = fma(q, r, c[0])
-    p = fma(q, r, _ONE_F)
+    vn, r = _reduce64_f32(h)
+    p = _exp_poly_f32(r + lo)
     return _i32_as_f32(np.int32(_f32_as_i32(p) + (_f32_as_i32(vn) << np.int32(23))))
 
 

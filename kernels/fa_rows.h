@@ -32,20 +32,11 @@
  * -87.3 (float) and rounded there before the exact scaling. */
 #if defined(__FMA__) || defined(__aarch64__)
 static inline float fa_exp_sc_f(float t) {
-    const float magic = 0x1.80008p+23f; /* 1.5 * 2^23 + 64 */
-    const float lo = -0x1.08c84p+7f;     /* -191 ln 2 */
+    const float lo = -0x1.08c84p+7f; /* -191 ln 2 */
     float tc = t < lo ? lo : t;
-    float vn = fmaf(tc, 0x1.715476p+0f, magic);
-    float z = vn - magic;
-    float r = fmaf(z, -0x1.62e4p-1f, tc);
-    r = fmaf(z, -0x1.7f7d1cp-20f, r);
-    float q = 0x1.64bafcp-10f;
-    q = fmaf(q, r, 0x1.1247cap-7f);
-    q = fmaf(q, r, 0x1.556018p-5f);
-    q = fmaf(q, r, 0x1.555464p-3f);
-    q = fmaf(q, r, 0x1.fffff4p-2f);
-    q = fmaf(q, r, 1.0f);
-    float p = fmaf(q, r, 1.0f);
+    float r;
+    float vn = fa_reduce64_f(tc, &r); /* vn's low bits hold n + 64 */
+    float p = fa_exp_poly_f(r);
     return p * fa_bits_f((int32_t)(((uint32_t)fa_f_bits(vn) << 23) + (127u << 23)));
 }
 

@@ -125,22 +125,36 @@ static inline double fa_gelu_erf_deriv_d(double x) {
     return 0.5 * fa_erfc_neg_scaled_d(x) + xc * pdf;
 }
 
-/* GELU, tanh form (the twin of _gelu_tanh_f32 / _gelu_tanh_deriv_f32): x sigmoid(z),
- * z = 2 sqrt(2/pi) (x + 0.044715 x^3) formed in double (a float z would cost |z| *
- * 1.5 ulp in the tail), split into float hi + lo; E = 2^64 e^(-|z|). */
-static inline float fa_exp_hl_f(float h, float lo) {
-    const float magic = 0x1.80008p+23f; /* 1.5 * 2^23 + 64 */
-    float vn = fmaf(h, 0x1.715476p+0f, magic);
-    float n = vn - magic;
-    float r = fmaf(n, -0x1.62e4p-1f, h);
-    r = fmaf(n, -0x1.7f7d1cp-20f, r) + lo;
+/* e^r = 1 + r P(r) on |r| <= ln2/2 (degree 6, relative error 1.1e-8): the twin of
+ * _exp_poly_f32 */
+static inline float fa_exp_poly_f(float r) {
     float q = 0x1.64bafcp-10f;
     q = fmaf(q, r, 0x1.1247cap-7f);
     q = fmaf(q, r, 0x1.556018p-5f);
     q = fmaf(q, r, 0x1.555464p-3f);
     q = fmaf(q, r, 0x1.fffff4p-2f);
     q = fmaf(q, r, 1.0f);
-    float p = fmaf(q, r, 1.0f);
+    return fmaf(q, r, 1.0f);
+}
+
+/* n = round(h / ln 2) by the 1.5 * 2^23 + 64 shifter (returned: vn, whose low bits hold
+ * n + 64) and *r = h - n ln 2 in two parts: the twin of _reduce64_f32 */
+static inline float fa_reduce64_f(float h, float *r) {
+    const float magic = 0x1.80008p+23f; /* 1.5 * 2^23 + 64 */
+    float vn = fmaf(h, 0x1.715476p+0f, magic);
+    float n = vn - magic;
+    float rr = fmaf(n, -0x1.62e4p-1f, h);
+    *r = fmaf(n, -0x1.7f7d1cp-20f, rr);
+    return vn;
+}
+
+/* GELU, tanh form (the twin of _gelu_tanh_f32 / _gelu_tanh_deriv_f32): x sigmoid(z),
+ * z = 2 sqrt(2/pi) (x + 0.044715 x^3) formed in double (a float z would cost |z| *
+ * 1.5 ulp in the tail), split into float hi + lo; E = 2^64 e^(-|z|). */
+static inline float fa_exp_hl_f(float h, float lo) {
+    float r;
+    float vn = fa_reduce64_f(h, &r);
+    float p = fa_exp_poly_f(r + lo);
     return fa_bits_f((int32_t)((uint32_t)fa_f_bits(p) + ((uint32_t)fa_f_bits(vn) << 23)));
 }
 
@@ -227,13 +241,7 @@ static inline float fa_expf(float x) {
     xc = xc < 89.0f ? xc : 89.0f;
     float r;
     float vn = fa_reduce_ln2_f(xc, &r);
-    float q = 0x1.64bafcp-10f;
-    q = fmaf(q, r, 0x1.1247cap-7f);
-    q = fmaf(q, r, 0x1.556018p-5f);
-    q = fmaf(q, r, 0x1.555464p-3f);
-    q = fmaf(q, r, 0x1.fffff4p-2f);
-    q = fmaf(q, r, 1.0f);
-    float p = fmaf(q, r, 1.0f);
+    float p = fa_exp_poly_f(r);
     int32_t n = fa_f_bits(vn) - 0x4B400000; /* in [-150, 128] */
     int32_t n1 = n >> 1; /* floor(n / 2): gcc shifts signed integers arithmetically */
     int32_t n2 = n - n1;

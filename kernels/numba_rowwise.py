@@ -147,32 +147,17 @@ EXP_UNIT = 2.0**64
 EXP_UNIT_INV = 2.0**-64
 _SC_LO_F = _F32(-191.0 * 0.6931471805599453)
 _SC_LO_D = -1087.0 * 0.6931471805599453
-_MAGIC64_F = _F32(12582976.0)  # 1.5 * 2^23 + 64: vn's low bits hold n + 64
 _MAGIC64_D = 6755399441055808.0  # 1.5 * 2^52 + 64
 _BIAS_F = np.int32(127 << 23)
 _BIAS_D = np.int64(1023 << 52)
-_EXPU_F = tuple(_F32(c) for c in (
-    1.0, 0.4999998211860657, 0.16666486859321594, 0.04167179763317108,
-    0.008370374329388142, 0.0013608185108751059,
-))  # fmt: skip  (e^r = 1 + r P(r) on |r| <= ln2/2, relative error 1.1e-8: _math._EXPU_F)
 
 
 @njit(**_J)
 def _exp_sc_f32(t):
     _m.wide_vectors()
     tc = _SC_LO_F if t < _SC_LO_F else t
-    vn = _m.fma(tc, _LOG2E_F, _MAGIC64_F)
-    z = vn - _MAGIC64_F  # n = round(t / ln 2); vn's low bits hold n + 64
-    r = _m.fma(z, -_LN2HI_F, tc)
-    r = _m.fma(z, -_LN2LO_F, r)
-    c = _EXPU_F
-    q = c[5]
-    q = _m.fma(q, r, c[4])
-    q = _m.fma(q, r, c[3])
-    q = _m.fma(q, r, c[2])
-    q = _m.fma(q, r, c[1])
-    q = _m.fma(q, r, c[0])
-    p = _m.fma(q, r, _F32(1.0))
+    vn, r = _m._reduce64_f32(tc)  # vn's low bits hold n + 64
+    p = _m._exp_poly_f32(r)
     return p * _m._i32_as_f32(np.int32((_f32_as_i32(vn) << np.int32(23)) + _BIAS_F))
 
 
